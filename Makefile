@@ -1,0 +1,38 @@
+# Two commands for a newcomer:  `make run`  and  `make test`.
+# Both create .venv/ on first use and reinstall when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NETWORK_FILES := network/V1_nodes.h5 network/V1_node_types.csv network/LGN_nodes.h5 network/LGN_node_types.csv \
+                 network/V1_V1_edges.h5 network/V1_V1_edge_types.csv network/LGN_V1_edges.h5 network/LGN_V1_edge_types.csv
+
+.PHONY: run test install network bench lint clean-network
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Build the default network only when a file is missing: a network the user built by hand
+# (e.g. `python -m build_network --n-cells 2000`) is never overwritten by `make run`.
+network: install
+	@missing=0; for f in $(NETWORK_FILES); do [ -f $$f ] || missing=1; done; \
+	if [ $$missing = 1 ]; then echo "network/ is incomplete: building the default 10,000-cell network"; \
+	  $(PY) -m build_network --out network; \
+	else echo "network/ is complete: not rebuilding (python -m build_network --out network --force to rebuild)"; fi
+
+run: network
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) benchmarks/build.py
+
+lint: install
+	$(PY) -m ruff check .

@@ -1,0 +1,49 @@
+"""Command line: ``python -m build_network [--n-cells N] [--seed S] [--out DIR] [--force]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from . import params
+from .build import RULES, ModelSpec, build_network
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m build_network",
+        description="Build the V1 (L2/3) + LGN network of the seed model as SONATA files in --out.")
+    parser.add_argument("--n-cells", type=int, default=None,
+                        help="number of V1 cells; all populations scale with their fractions "
+                             "(default: n_cells of build_network/column.json, 10000)")
+    parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
+    parser.add_argument("--out", type=Path, default=Path("network"), help="output folder (default network/)")
+    parser.add_argument("--force", action="store_true", help="replace an --out folder that already holds files")
+    parser.add_argument("--rule", choices=RULES, default="fast",
+                        help="'fast' vectorized rules (default) or the seed's per-pair 'reference' rules (slow)")
+    parser.add_argument("--populations", type=Path, default=params.POPULATIONS_FILE)
+    parser.add_argument("--v1-connections", type=Path, default=params.V1_CONNECTIONS_FILE)
+    parser.add_argument("--lgn-connections", type=Path, default=params.LGN_CONNECTIONS_FILE)
+    parser.add_argument("--column", type=Path, default=params.COLUMN_FILE)
+    args = parser.parse_args(argv)
+    logging.getLogger("bmtk").setLevel(logging.ERROR)
+    try:
+        spec = ModelSpec.load(args.populations, args.v1_connections, args.lgn_connections, args.column)
+        start = time.perf_counter()
+        info = build_network(args.out, n_cells=args.n_cells, seed=args.seed, spec=spec, rule=args.rule,
+                             force=args.force)
+    except (params.ParameterError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    sizes = ", ".join(f"{k} {v}" for k, v in info["population_sizes"].items())
+    print(f"built {info['n_cells']} V1 cells ({sizes}) and {info['lgn_n_cells']} LGN cells, "
+          f"seed {info['seed']}, column radius {info['column_radius_um']:.1f} um, "
+          f"in {time.perf_counter() - start:.1f} s -> {args.out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

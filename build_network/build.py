@@ -1,0 +1,310 @@
+"""Build the V1 and LGN networks of the seed model and save them as SONATA with bmtk.
+
+The V1 column is a cylinder of cells at constant density: its depth range is fixed (L2/3, ``column.json``)
+and its radius grows with the number of cells. Positions are (x, y, z) in um with y the vertical axis
+(y = -depth below the pia) and x, z lateral, as in the Allen V1 model; ``convert_to_2d`` maps x and z to the
+visual field. The LGN cells are placed uniformly over the rectangle of visual field (deg) that the column
+maps onto, so that every V1 cell sits inside the LGN field.
+
+All randomness comes from one master seed, expanded into named, independent streams
+(:func:`stream`): the same seed gives the same network, whatever the order of the edge types.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import bmtk
+import numpy as np
+import pandas as pd
+from bmtk.builder import NetworkBuilder
+from tqdm import tqdm
+
+from . import params
+from .adaptor import SparseNetwork
+from .rules import (
+    convert_to_2d,
+    distance_connector,
+    distance_connector_fast,
+    select_source_cells,
+    select_source_cells_fast,
+)
+
+NETWORK_FILES = (
+    "V1_nodes.h5", "V1_node_types.csv", "LGN_nodes.h5", "LGN_node_types.csv",
+    "V1_V1_edges.h5", "V1_V1_edge_types.csv", "LGN_V1_edges.h5", "LGN_V1_edge_types.csv",
+)
+SYNAPSE_MODEL = {"e": "instantaneousExc.json", "i": "instantaneousInh.json"}
+RULES = ("fast", "reference")
+# Node- and edge-type ids: V1 types from 100, LGN types from 200, so ids are unique across the files.
+V1_TYPE_ID, LGN_TYPE_ID = 100, 200
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The parameter tables of the model, loaded and validated (see :mod:`build_network.params`)."""
+
+    populations: pd.DataFrame
+    v1_connections: pd.DataFrame
+    lgn_connections: pd.DataFrame
+    column: params.Column
+
+    @classmethod
+    def load(cls, populations_file: Path = params.POPULATIONS_FILE,
+             v1_connections_file: Path = params.V1_CONNECTIONS_FILE,
+             lgn_connections_file: Path = params.LGN_CONNECTIONS_FILE,
+             column_file: Path = params.COLUMN_FILE) -> ModelSpec:
+        """Load and validate the four parameter files.
+
+        Raises
+        ------
+        ParameterError
+            If any file holds a value the builder cannot use.
+        """
+        column = params.load_column(column_file)
+        populations = params.load_populations(populations_file)
+        return cls(populations=populations,
+                   v1_connections=params.load_v1_connections(populations, v1_connections_file),
+                   lgn_connections=params.load_lgn_connections(populations, column, lgn_connections_file),
+                   column=column)
+
+
+def stream(seed: int, name: str) -> np.random.SeedSequence:
+    """The random stream called ``name`` of master seed ``seed``.
+
+    Examples
+    --------
+    >>> a = np.random.default_rng(stream(0, "v1_positions")).random()
+    >>> b = np.random.default_rng(stream(0, "v1_positions")).random()
+    >>> a == b
+    True
+    """
+    return np.random.SeedSequence(seed, spawn_key=(zlib.crc32(name.encode()),))
+
+
+def column_positions(n_cells: int, radius_um: float, depth_min_um: float, depth_max_um: float,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Positions uniform in a vertical cylinder.
+
+    Parameters
+    ----------
+    n_cells : int
+        Number of positions.
+    radius_um : float
+        Cylinder radius (um).
+    depth_min_um, depth_max_um : float
+        Depth range below the pia (um); y = -depth.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_cells, 3)
+        (x, y, z) in um.
+    """
+    r = radius_um * np.sqrt(rng.random(n_cells))
+    theta = rng.uniform(0.0, 2.0 * np.pi, n_cells)
+    y = -rng.uniform(depth_min_um, depth_max_um, n_cells)
+    return np.column_stack((r * np.cos(theta), y, r * np.sin(theta)))
+
+
+def lgn_field_deg(column: params.Column, radius_um: float) -> tuple[float, float]:
+    """Half-widths (deg) of the visual field the column maps onto: the LGN field is [-X, X] x [-Y, Y]."""
+    half = convert_to_2d([radius_um, 0.0, radius_um], column.deg_per_um_x, column.deg_per_um_z)[0]
+    return float(half[0]), float(half[1])
+
+
+def build_v1(spec: ModelSpec, n_cells: int, seed: int, rule: str = "fast") -> NetworkBuilder:
+    """Create the V1 cells and their V1 -> V1 edge types (built later, at save).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Model parameters.
+    n_cells : int
+        Number of V1 cells, split among populations by their fractions.
+    seed : int
+        Master seed.
+    rule : {'fast', 'reference'}
+        Vectorized rules, or the seed's per-pair rule through bmtk's own dense path.
+
+    Returns
+    -------
+    bmtk.builder.NetworkBuilder
+    """
+    sizes = params.population_sizes(spec.populations, n_cells)
+    radius = spec.column.radius_um(n_cells)
+    positions = column_positions(n_cells, radius, spec.column.depth_min_um, spec.column.depth_max_um,
+                                 np.random.default_rng(stream(seed, "v1_positions")))
+    v1 = NetworkBuilder("V1", adaptor_cls=SparseNetwork)
+    start = 0
+    for k, pop in enumerate(spec.populations.itertuples()):
+        n = sizes[pop.pop_name]
+        v1.add_nodes(N=n, node_type_id=V1_TYPE_ID + k, pop_name=pop.pop_name, ei=pop.ei, location="VisL23",
+                     model_type="point_process", model_template=pop.model_template, dynamics_params=pop.dynamics_params,
+                     positions=positions[start:start + n])
+        start += n
+    ei = dict(zip(spec.populations.pop_name, spec.populations.ei, strict=True))
+    for k, row in enumerate(spec.v1_connections.itertuples()):
+        name = f"v1_edges:{row.source}->{row.target}"
+        rule_params = dict(d_weight_min=row.d_weight_min, d_weight_max=row.d_weight_max, d_max=row.d_max_um,
+                           nsyn_min=int(row.nsyn_min), nsyn_max=int(row.nsyn_max))
+        if rule == "fast":
+            connector, rule_params["seed"] = distance_connector_fast, stream(seed, name)
+        else:
+            connector, rule_params["rng"] = distance_connector, np.random.default_rng(stream(seed, name))
+        v1.add_edges(source={"pop_name": row.source}, target={"pop_name": row.target},
+                     connection_rule=connector, connection_params=rule_params, edge_type_id=V1_TYPE_ID + k,
+                     syn_weight=_syn_weight(row, ei[row.source]), delay=row.delay_ms,
+                     dynamics_params=SYNAPSE_MODEL[ei[row.source]], model_template="static_synapse")
+    return v1
+
+
+def build_lgn(spec: ModelSpec, v1: NetworkBuilder, n_cells: int, seed: int,
+              rule: str = "fast") -> NetworkBuilder:
+    """Create the LGN cells and the LGN -> V1 edge types (built later, at save).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Model parameters.
+    v1 : bmtk.builder.NetworkBuilder
+        The V1 network the LGN projects to.
+    n_cells : int
+        Number of V1 cells (sets the column radius, hence the LGN field).
+    seed : int
+        Master seed.
+    rule : {'fast', 'reference'}
+        As :func:`build_v1`.
+
+    Returns
+    -------
+    bmtk.builder.NetworkBuilder
+    """
+    column = spec.column
+    half_x, half_y = lgn_field_deg(column, column.radius_um(n_cells))
+    rng = np.random.default_rng(stream(seed, "lgn_positions"))
+    lgn = NetworkBuilder("LGN", adaptor_cls=SparseNetwork)
+    lgn.add_nodes(N=column.lgn_n_cells, node_type_id=LGN_TYPE_ID, pop_name=column.lgn_pop_name, ei="e",
+                  model_type="virtual",
+                  x=rng.uniform(-half_x, half_x, column.lgn_n_cells),
+                  y=rng.uniform(-half_y, half_y, column.lgn_n_cells))
+    for k, row in enumerate(spec.lgn_connections.itertuples()):
+        name = f"lgn_edges:->{row.target}"
+        rule_params = dict(nsources_min=int(row.nsources_min), nsources_max=int(row.nsources_max),
+                           d_max=row.d_max_deg, nsyn_min=int(row.nsyn_min), nsyn_max=int(row.nsyn_max),
+                           deg_per_um_x=column.deg_per_um_x, deg_per_um_z=column.deg_per_um_z)
+        iterator = "one_to_one"
+        if rule == "fast":
+            connector, rule_params["seed"] = select_source_cells_fast, stream(seed, name)
+        else:
+            connector, rule_params["rng"] = select_source_cells, np.random.default_rng(stream(seed, name))
+            iterator = "all_to_one"
+        lgn.add_edges(source=lgn.nodes(), target=v1.nodes(pop_name=row.target), connection_rule=connector,
+                      connection_params=rule_params, iterator=iterator, edge_type_id=LGN_TYPE_ID + k,
+                      syn_weight=_syn_weight(row, "e"), delay=row.delay_ms,
+                      dynamics_params=SYNAPSE_MODEL["e"], model_template="static_synapse")
+    return lgn
+
+
+def _syn_weight(row, ei: str) -> float:
+    """Weight per synapse (mV): the unitary PSP spread over the mean synapse count, signed by the source.
+
+    NEST's weight of a connection is nsyns x syn_weight, so a connection with the mean number of synapses
+    makes a jump of ``psp_mv`` in the ``iaf_psc_delta`` target.
+    """
+    mean_nsyn = (row.nsyn_min + row.nsyn_max) / 2.0
+    return (1.0 if ei == "e" else -1.0) * row.psp_mv / mean_nsyn
+
+
+def build_network(out_dir: Path, n_cells: int | None = None, seed: int = 0, spec: ModelSpec | None = None,
+                  rule: str = "fast", force: bool = False, progress: bool = True) -> dict:
+    """Build V1 and LGN and write the eight SONATA files (and ``build_info.json``) to ``out_dir``.
+
+    Everything is written to a temporary folder beside ``out_dir`` and moved into place only when complete:
+    a failed or interrupted build leaves a previous ``out_dir`` as it was.
+
+    Parameters
+    ----------
+    out_dir : Path
+        Destination folder.
+    n_cells : int, optional
+        Number of V1 cells (default: ``column.json``'s ``n_cells``).
+    seed : int
+        Master seed; the same seed gives identical datasets.
+    spec : ModelSpec, optional
+        Model parameters (default: the files beside this module).
+    rule : {'fast', 'reference'}
+        Vectorized rules, or the seed's per-pair rules (slow; for checks and benchmarks).
+    force : bool
+        Replace an existing, non-empty ``out_dir``.
+    progress : bool
+        Show a progress bar over edge types.
+
+    Returns
+    -------
+    dict
+        The build summary also written to ``build_info.json``.
+
+    Raises
+    ------
+    ParameterError
+        On invalid parameters (before anything is written).
+    FileExistsError
+        If ``out_dir`` holds files and ``force`` is false.
+    """
+    if rule not in RULES:
+        raise params.ParameterError(f"rule {rule!r} is not one of {RULES}.")
+    spec = spec or ModelSpec.load()
+    n_cells = spec.column.n_cells if n_cells is None else int(n_cells)
+    sizes = params.population_sizes(spec.populations, n_cells)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise FileExistsError(f"{out_dir} already holds files; pass --force to replace them "
+                              "(the old folder is kept until the new build is complete).")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
+    try:
+        v1 = build_v1(spec, n_cells, seed, rule)
+        lgn = build_lgn(spec, v1, n_cells, seed, rule)
+        n_edge_types = len(spec.v1_connections) + len(spec.lgn_connections)
+        with tqdm(total=n_edge_types, desc="edge types", unit="type", disable=not progress) as bar:
+            for net in (v1, lgn):
+                net.adaptor.progress = bar.update
+                net.build()
+                net.save(output_dir=str(tmp))
+        info = _build_info(spec, tmp, n_cells, seed, rule, sizes)
+        (tmp / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
+        _swap_into_place(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return info
+
+
+def _build_info(spec: ModelSpec, folder: Path, n_cells: int, seed: int, rule: str, sizes: dict) -> dict:
+    missing = [f for f in NETWORK_FILES if not (folder / f).is_file()]
+    if missing:
+        raise RuntimeError(f"bmtk wrote no {missing} (an edge type produced no edge?); nothing was saved.")
+    radius = spec.column.radius_um(n_cells)
+    half_x, half_y = lgn_field_deg(spec.column, radius)
+    return {"seed": seed, "n_cells": n_cells, "rule": rule, "population_sizes": sizes,
+            "column_radius_um": round(radius, 3),
+            "depth_range_um": [spec.column.depth_min_um, spec.column.depth_max_um],
+            "lgn_n_cells": spec.column.lgn_n_cells, "lgn_field_deg": [round(half_x, 4), round(half_y, 4)],
+            "bmtk_version": bmtk.__version__, "files": list(NETWORK_FILES)}
+
+
+def _swap_into_place(tmp: Path, out_dir: Path) -> None:
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old-{tmp.name}")
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    if old is not None:
+        shutil.rmtree(old)
