@@ -1,0 +1,71 @@
+"""Shared fixtures: a CI-sized network built once per session, SONATA readers, and the shared data folder."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from build_network import ModelSpec, build_network
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SMALL_N = 3000
+SMALL_SEED = 7
+
+logging.getLogger("bmtk").setLevel(logging.ERROR)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only reference data beside the repository; tests using it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"reference data not found at {SHARED_DATA} (clone the project beside its shared/ folder)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def spec() -> ModelSpec:
+    return ModelSpec.load()
+
+
+@pytest.fixture(scope="session")
+def small_network(tmp_path_factory) -> Path:
+    """A 3,000-cell network with the default parameters, built with the fast rules."""
+    out = tmp_path_factory.mktemp("net") / "network"
+    build_network(out, n_cells=SMALL_N, seed=SMALL_SEED, progress=False)
+    return out
+
+
+def read_nodes(folder: Path, population: str) -> pd.DataFrame:
+    """Node table of ``population``: node_id, node_type_id and the group-0 attributes, with node types joined."""
+    with h5py.File(folder / f"{population}_nodes.h5", "r") as h5:
+        grp = h5[f"nodes/{population}"]
+        table = pd.DataFrame({"node_id": grp["node_id"][()], "node_type_id": grp["node_type_id"][()]})
+        for name, ds in grp["0"].items():
+            values = ds[()]
+            if values.ndim == 2:
+                for k, axis in enumerate("xyz"[: values.shape[1]]):
+                    table[f"{name}_{axis}"] = values[:, k]
+            else:
+                table[name] = values
+    types = pd.read_csv(folder / f"{population}_node_types.csv", sep=" ")
+    return table.merge(types, on="node_type_id", how="left")
+
+
+def read_edges(folder: Path, source: str, target: str) -> pd.DataFrame:
+    """Edge table source -> target: source/target node ids, edge type, nsyns, with edge types joined."""
+    with h5py.File(folder / f"{source}_{target}_edges.h5", "r") as h5:
+        grp = h5[f"edges/{source}_to_{target}"]
+        table = pd.DataFrame({
+            "source_node_id": grp["source_node_id"][()].astype(np.int64),
+            "target_node_id": grp["target_node_id"][()].astype(np.int64),
+            "edge_type_id": grp["edge_type_id"][()],
+            "nsyns": grp["0/nsyns"][()][grp["edge_group_index"][()]],
+        })
+    types = pd.read_csv(folder / f"{source}_{target}_edge_types.csv", sep=" ")
+    return table.merge(types, on="edge_type_id", how="left")
