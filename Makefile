@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 NETWORK_FILES := network/V1_nodes.h5 network/V1_node_types.csv network/LGN_nodes.h5 network/LGN_node_types.csv \
                  network/V1_V1_edges.h5 network/V1_V1_edge_types.csv network/LGN_V1_edges.h5 network/LGN_V1_edge_types.csv
 
-.PHONY: run test install network bench lint clean-network
+.PHONY: run test install network bench lint
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ network: install
 	  $(PY) -m build_network --out network; \
 	else echo "network/ is complete: not rebuilding (python -m build_network --out network --force to rebuild)"; fi
 
-run: network
+# LGN spike trains: made when missing or older than the committed rate table.
+inputs/lgn_spikes.h5: inputs/lgn_rates.csv inputs/lgn_rates_quantiles.csv config.json | $(STAMP)
+	$(PY) -m inputs spikes --out $@
+
+run: network inputs/lgn_spikes.h5
 
 test: install
 	$(PY) -m pytest

@@ -1,0 +1,121 @@
+"""Command line: ``python -m inputs rates ...`` and ``python -m inputs spikes ...`` (see ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .rates import (
+    DEFAULT_SESSION_TYPE,
+    GENOTYPES,
+    QC_CHOICES,
+    SEED_FLASH_RATES_HZ,
+    describe_source,
+    rate_tables,
+    write_tables,
+)
+from .spikes import RATES_FILE, lgn_node_ids, lookup_rate, sample_rates, write_spikes
+from .units import STIMULI, UnitsError, load_units_cache, load_units_folder
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _rates(args: argparse.Namespace) -> None:
+    if args.units_dir is not None:
+        units, source = load_units_folder(args.units_dir), f"folder {args.units_dir}"
+    else:
+        units, source = load_units_cache(args.cache_dir, args.session_type), f"AllenSDK cache {args.cache_dir}"
+    qcs = (args.qc,) if args.qc else QC_CHOICES
+    rates, quantiles = rate_tables(units, qcs, args.session_type, args.all_areas)
+    command = "python -m inputs " + " ".join(shlex.quote(a) for a in args.argv)
+    provenance = describe_source(units, source, command, args.session_type, args.all_areas)
+    for path in write_tables(rates, quantiles, provenance, args.out):
+        print(f"wrote {path}")
+    flash = rates[rates.stimulus == "fl"].set_index(["genotype", "qc"])
+    print(f"\nflash (fl) typical rates, {'all areas' if args.all_areas else 'LGd only'}, {args.session_type}:")
+    print("genotype  qc     sessions  units  typical (Hz)  seed, all areas (Hz)")
+    for (genotype, qc), row in flash.iterrows():
+        seed = SEED_FLASH_RATES_HZ.get(genotype)
+        print(f"{genotype:8s}  {qc:5s}  {row.n_sessions:8d}  {row.n_units:5d}  {row.session_mean_hz:12.2f}  "
+              f"{'' if seed is None else f'{seed:.2f}'}")
+
+
+def _config_defaults(path: Path) -> dict:
+    if path.is_file():
+        config = json.loads(path.read_text())
+        return {**config.get("lgn_input", {}), "tstop": config.get("run", {}).get("tstop")}
+    return {}
+
+
+def _spikes(args: argparse.Namespace) -> None:
+    defaults = _config_defaults(args.config)
+    genotype = args.genotype or defaults.get("genotype") or "wt"
+    stimulus = args.stimulus or defaults.get("stimulus") or "fl"
+    qc = args.qc or defaults.get("qc") or "snr4"
+    tstop = args.tstop if args.tstop is not None else (defaults.get("tstop") or 3000.0)
+    seed = args.seed if args.seed is not None else int(defaults.get("seed", 0))
+    heterogeneous = args.heterogeneous or bool(defaults.get("heterogeneous", False))
+    if not tstop > 0:
+        raise UnitsError(f"--tstop must be > 0 ms, got {tstop}.")
+    from build_network.params import load_column
+
+    node_ids = lgn_node_ids(args.network, load_column().lgn_n_cells)
+    if heterogeneous:
+        rates = sample_rates(len(node_ids), genotype, stimulus, np.random.default_rng(seed), qc, args.rates)
+    else:
+        rates = np.full(len(node_ids), lookup_rate(genotype, stimulus, qc, args.rates))
+    write_spikes(args.out, node_ids, rates, tstop, seed)
+    mode = "heterogeneous" if heterogeneous else "homogeneous"
+    print(f"wrote {args.out}: {len(node_ids)} LGN cells, {mode} Poisson, genotype {genotype}, stimulus {stimulus}, "
+          f"qc {qc}, mean rate {rates.mean():.2f} Hz, 0-{tstop:g} ms, seed {seed}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inputs", description="LGN rates and spike trains.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rates = sub.add_parser("rates", help="typical LGN rates from unit tables or an AllenSDK cache")
+    source = rates.add_mutually_exclusive_group(required=True)
+    source.add_argument("--units-dir", type=Path, help="folder of CSV unit tables (AllenSDK unit-table schema)")
+    source.add_argument("--cache-dir", type=Path, help="local AllenSDK EcephysProjectCache directory (offline)")
+    rates.add_argument("--qc", choices=QC_CHOICES, help="one quality filter (default: both)")
+    rates.add_argument("--session-type", default=DEFAULT_SESSION_TYPE)
+    rates.add_argument("--all-areas", action="store_true",
+                       help="average units of every area, as the seed did (default: LGd only)")
+    rates.add_argument("--out", type=Path, default=RATES_FILE, help=f"rate table (default {RATES_FILE})")
+    rates.set_defaults(run=_rates)
+
+    spikes = sub.add_parser("spikes", help="Poisson LGN spike trains (SONATA) from the committed rate table")
+    spikes.add_argument("--genotype", choices=GENOTYPES, help="default: config.json lgn_input.genotype, else wt")
+    spikes.add_argument("--stimulus", choices=STIMULI, help="default: config.json lgn_input.stimulus, else fl")
+    spikes.add_argument("--qc", choices=QC_CHOICES, help="default: config.json lgn_input.qc, else snr4")
+    spikes.add_argument("--tstop", type=float, help="ms (default: config.json run.tstop, else 3000)")
+    spikes.add_argument("--seed", type=int, help="default: config.json lgn_input.seed, else 0")
+    spikes.add_argument("--heterogeneous", action="store_true",
+                        help="draw each cell's rate from the measured LGd rate distribution")
+    spikes.add_argument("--config", type=Path, default=REPO / "config.json")
+    spikes.add_argument("--network", type=Path, default=REPO / "network",
+                        help="built network whose LGN node ids to use (default network/; else 0..499)")
+    spikes.add_argument("--rates", type=Path, default=RATES_FILE, help="rate table to read")
+    spikes.add_argument("--out", type=Path, default=REPO / "inputs" / "lgn_spikes.h5")
+    spikes.set_defaults(run=_spikes)
+
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    args.argv = argv
+    try:
+        args.run(args)
+    except (UnitsError, FileNotFoundError, pd.errors.ParserError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Poisson spike trains of the LGN cells, written as SONATA spikes with bmtk's ``PoissonSpikeGenerator``.
+
+Rates come from the committed tables beside this module (``lgn_rates.csv`` and its quantiles): no network and
+no data folder are needed at run time. Homogeneous mode gives every LGN cell the typical rate of the chosen
+genotype and stimulus; ``heterogeneous`` draws each cell's rate from the measured distribution of LGd unit
+rates (inverse-CDF sampling, linear between the committed quantiles), because real LGN cells differ.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from .rates import GENOTYPES, QC_CHOICES, quantiles_path
+from .units import STIMULI, UnitsError
+
+INPUTS_DIR = Path(__file__).resolve().parent
+RATES_FILE = INPUTS_DIR / "lgn_rates.csv"
+POPULATION = "LGN"
+
+
+def lookup_rate(genotype: str, stimulus: str, qc: str = "snr4", table: Path = RATES_FILE) -> float:
+    """The typical rate (Hz) of ``genotype`` and ``stimulus`` from the committed table.
+
+    Raises
+    ------
+    UnitsError
+        On an unknown genotype, stimulus or quality filter, or a combination with no recorded unit.
+
+    Examples
+    --------
+    >>> lookup_rate("wt", "fl") > 0
+    True
+    """
+    row = _row(pd.read_csv(table), genotype, stimulus, qc, table)
+    return float(row.session_mean_hz)
+
+
+def sample_rates(n_cells: int, genotype: str, stimulus: str, rng: np.random.Generator, qc: str = "snr4",
+                 table: Path = RATES_FILE) -> np.ndarray:
+    """Per-cell rates (Hz) drawn from the measured LGd unit-rate distribution (committed quantiles).
+
+    Parameters
+    ----------
+    n_cells : int
+        Number of rates.
+    genotype, stimulus, qc : str
+        Which distribution.
+    rng : numpy.random.Generator
+        Source of randomness.
+    table : Path
+        The rate table; its quantiles are read from ``<stem>_quantiles.csv`` beside it.
+
+    Returns
+    -------
+    numpy.ndarray
+        Rates (Hz), shape (n_cells,).
+    """
+    path = quantiles_path(Path(table))
+    row = _row(pd.read_csv(path), genotype, stimulus, qc, path)
+    columns = [c for c in row.index if c.startswith("rate_hz_p")]
+    levels = np.array([int(c.removeprefix("rate_hz_p")) / 100 for c in columns])
+    return np.interp(rng.random(n_cells), levels, row[columns].to_numpy(dtype=float))
+
+
+def _row(table: pd.DataFrame, genotype: str, stimulus: str, qc: str, path: Path) -> pd.Series:
+    for name, value, valid in (("genotype", genotype, GENOTYPES), ("stimulus", stimulus, STIMULI),
+                               ("qc", qc, QC_CHOICES)):
+        if value not in valid:
+            raise UnitsError(f"unknown {name} {value!r}; valid choices are {list(valid)}.")
+    match = table[(table.genotype == genotype) & (table.stimulus == stimulus) & (table.qc == qc)]
+    if len(match) != 1 or not match.n_units.iloc[0] > 0:
+        raise UnitsError(f"{path} has no recorded unit for genotype {genotype}, stimulus {stimulus}, qc {qc} "
+                         "(that stimulus was not shown in the sessions tabulated).")
+    return match.iloc[0]
+
+
+def lgn_node_ids(network_dir: Path, default_n: int) -> np.ndarray:
+    """Node ids of the built LGN (``network_dir/LGN_nodes.h5``), or 0..default_n-1 when it is not built."""
+    path = Path(network_dir) / "LGN_nodes.h5"
+    if path.is_file():
+        with h5py.File(path, "r") as h5:
+            return h5[f"nodes/{POPULATION}/node_id"][()].astype(np.int64)
+    return np.arange(default_n)
+
+
+def write_spikes(out: Path, node_ids: np.ndarray, rates_hz: np.ndarray, tstop_ms: float, seed: int) -> Path:
+    """Generate Poisson spikes with bmtk's ``PoissonSpikeGenerator`` and save them as SONATA.
+
+    Written to a temporary file beside ``out`` and renamed when complete.
+
+    Parameters
+    ----------
+    out : Path
+        The SONATA spikes file (population ``LGN``).
+    node_ids : numpy.ndarray
+        LGN node ids.
+    rates_hz : numpy.ndarray
+        Rate of each node (Hz), same length as ``node_ids``; cells at 0 Hz stay silent.
+    tstop_ms : float
+        Spikes are drawn in (0, tstop_ms] (ms).
+    seed : int
+        Seed of bmtk's generator.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    UnitsError
+        If ``tstop_ms`` is not positive or a rate is negative.
+    """
+    from bmtk.utils.reports.spike_trains import PoissonSpikeGenerator
+
+    if not tstop_ms > 0:
+        raise UnitsError(f"--tstop must be > 0 ms, got {tstop_ms}.")
+    if np.any(np.asarray(rates_hz) < 0):
+        raise UnitsError("rates must be >= 0 Hz.")
+    generator = PoissonSpikeGenerator(population=POPULATION, seed=seed, output_units="ms")
+    for node_id, rate in zip(node_ids, rates_hz, strict=True):
+        if rate > 0:
+            generator.add(node_ids=int(node_id), firing_rate=float(rate), times=(0.0, tstop_ms / 1000.0))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        generator.to_sonata(str(tmp))
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
