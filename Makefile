@@ -30,7 +30,9 @@ network: install
 inputs/lgn_spikes.h5: inputs/lgn_rates.csv inputs/lgn_rates_quantiles.csv config.json | $(STAMP)
 	$(PY) -m inputs spikes --out $@
 
+# The main job: the 3 s simulation of config.json on NEST (output/spikes.h5 and a per-population summary).
 run: network inputs/lgn_spikes.h5
+	$(PY) run_pointnet.py config.json
 
 test: install
 	$(PY) -m pytest

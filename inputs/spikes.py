@@ -88,10 +88,13 @@ def lgn_node_ids(network_dir: Path, default_n: int) -> np.ndarray:
     return np.arange(default_n)
 
 
-def write_spikes(out: Path, node_ids: np.ndarray, rates_hz: np.ndarray, tstop_ms: float, seed: int) -> Path:
+def write_spikes(out: Path, node_ids: np.ndarray, rates_hz: np.ndarray, tstop_ms: float, seed: int,
+                 dt_ms: float | None = None) -> Path:
     """Generate Poisson spikes with bmtk's ``PoissonSpikeGenerator`` and save them as SONATA.
 
-    Written to a temporary file beside ``out`` and renamed when complete.
+    Written to a temporary file beside ``out`` and renamed when complete. With ``dt_ms``, spike times are
+    rounded to multiples of dt (the earliest to dt), as NEST's spike generators need unless they run in the
+    slower precise-time mode.
 
     Parameters
     ----------
@@ -105,6 +108,8 @@ def write_spikes(out: Path, node_ids: np.ndarray, rates_hz: np.ndarray, tstop_ms
         Spikes are drawn in (0, tstop_ms] (ms).
     seed : int
         Seed of bmtk's generator.
+    dt_ms : float, optional
+        Simulation time step (ms) to round the spike times to.
 
     Returns
     -------
@@ -130,6 +135,10 @@ def write_spikes(out: Path, node_ids: np.ndarray, rates_hz: np.ndarray, tstop_ms
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         generator.to_sonata(str(tmp))
+        if dt_ms is not None:
+            with h5py.File(tmp, "r+") as h5:
+                times = h5[f"spikes/{POPULATION}/timestamps"]
+                times[...] = np.maximum(np.round(times[()] / dt_ms), 1) * dt_ms
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,0 +1,276 @@
+"""Reading and checking a PointNet configuration before NEST starts.
+
+:func:`load_config` parses ``config.json`` with bmtk (manifest variables resolved), checks every field the run
+depends on (:func:`check_config`), and fills in this project's runtime choices (:func:`prepare`):
+
+- ``run.n_thread`` may be ``"auto"``: the machine's cores;
+- ``voltage_sample`` (ours): ``{"enabled": true, "cells_per_population": 3}`` adds a membrane-voltage report
+  for the first cells of each V1 population;
+- the spikes are written under a temporary name and renamed by :func:`simulation.run.run` when complete.
+
+Every problem raises :class:`ConfigError` naming the key and the valid values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+RUN_KEYS = {"tstart": "start time (ms)", "tstop": "stop time (ms)", "dt": "time step (ms)",
+            "n_thread": "NEST threads (int >= 1, or 'auto' for the machine's cores)",
+            "precise_times": "precise spike times for spike inputs (slow; default false here)",
+            "overwrite_output_dir": "bool", "print_time": "bool", "block_run": "bool", "block_size": "ms"}
+VOLTAGE_SAMPLE_KEYS = {"enabled", "cells_per_population"}
+SPIKE_MODULES = ("sonata", "h5", "hdf5")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be run as it is."""
+
+
+def read_json(path: Path) -> dict:
+    """Parse ``path`` as JSON, with the line and column of a syntax error.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or not valid JSON.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"configuration file {path} not found.")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a JSON object, not {type(raw).__name__}.")
+    return raw
+
+
+def _number(run: dict, key: str, path: Path) -> float:
+    value = run[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        raise ConfigError(f"{path}: run.{key} must be a number ({RUN_KEYS[key]}), got {value!r}.")
+    return float(value)
+
+
+def check_run(run: dict, path: Path) -> None:
+    """Check the ``run`` section: known keys, dt > 0, tstop > tstart >= 0, n_thread >= 1 or 'auto'.
+
+    Raises
+    ------
+    ConfigError
+    """
+    if not isinstance(run, dict):
+        raise ConfigError(f"{path}: 'run' must be an object with keys {sorted(RUN_KEYS)}.")
+    unknown = sorted(set(run) - set(RUN_KEYS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown} in 'run'; valid keys are "
+                          + ", ".join(f"{k} ({v})" for k, v in RUN_KEYS.items()) + ".")
+    for key in ("dt", "tstop"):
+        if key not in run:
+            raise ConfigError(f"{path}: run.{key} is missing ({RUN_KEYS[key]}).")
+    dt, tstop = _number(run, "dt", path), _number(run, "tstop", path)
+    tstart = _number(run, "tstart", path) if "tstart" in run else 0.0
+    if dt <= 0:
+        raise ConfigError(f"{path}: run.dt must be > 0 ms, got {dt}.")
+    if tstop <= 0:
+        raise ConfigError(f"{path}: run.tstop must be > 0 ms, got {tstop}.")
+    if not 0 <= tstart < tstop:
+        raise ConfigError(f"{path}: run.tstart must satisfy 0 <= tstart < tstop, got tstart={tstart}, tstop={tstop}.")
+    n_thread = run.get("n_thread", "auto")
+    if n_thread != "auto" and (isinstance(n_thread, bool) or not isinstance(n_thread, int) or n_thread < 1):
+        raise ConfigError(f"{path}: run.n_thread must be an integer >= 1 or 'auto', got {n_thread!r}.")
+    for key in ("precise_times", "overwrite_output_dir", "print_time", "block_run"):
+        if key in run and not isinstance(run[key], bool):
+            raise ConfigError(f"{path}: run.{key} must be true or false, got {run[key]!r}.")
+
+
+def network_files(config: dict) -> list[tuple[str, Path]]:
+    """Every file the ``networks`` section names, as (key, path) pairs."""
+    files = []
+    for section, keys in (("nodes", ("nodes_file", "node_types_file")), ("edges", ("edges_file", "edge_types_file"))):
+        for entry in config.get("networks", {}).get(section, []):
+            for key in keys:
+                if key in entry:
+                    files.append((f"networks.{section}.{key}", Path(entry[key])))
+    return files
+
+
+def input_files(config: dict) -> list[tuple[str, Path]]:
+    """Every input file the ``inputs`` section names, as (key, path) pairs."""
+    return [(f"inputs.{name}.input_file", Path(spec["input_file"]))
+            for name, spec in config.get("inputs", {}).items() if isinstance(spec, dict) and "input_file" in spec]
+
+
+def check_files(config: dict, path: Path) -> None:
+    """Every network, input and component path named in the config exists.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key and the missing path.
+    """
+    for key, file in network_files(config) + input_files(config):
+        if not file.is_file():
+            raise ConfigError(f"{path}: {key} names {file}, which does not exist.")
+    for key, folder in config.get("components", {}).items():
+        if not Path(folder).is_dir():
+            raise ConfigError(f"{path}: components.{key} names {folder}, which is not a folder.")
+
+
+def check_delays(config: dict, path: Path) -> None:
+    """No edge type's delay is shorter than dt (NEST cannot deliver it).
+
+    Raises
+    ------
+    ConfigError
+        Naming the edge-types file, the edge type and its delay.
+    """
+    dt = float(config["run"]["dt"])
+    for key, file in network_files(config):
+        if key.endswith("edge_types_file"):
+            types = pd.read_csv(file, sep=" ")
+            if "delay" in types:
+                short = types[types.delay < dt - 1e-12]
+                if len(short):
+                    row = short.iloc[0]
+                    raise ConfigError(f"{path}: {file}, edge_type_id {row.edge_type_id}: delay {row.delay} ms is "
+                                      f"shorter than run.dt = {dt} ms; delays must be >= dt.")
+
+
+def check_inputs(config: dict, path: Path) -> None:
+    """Inputs can run: spike times lie on the dt grid (unless precise), current clamps start after dt.
+
+    Raises
+    ------
+    ConfigError
+    """
+    run = config["run"]
+    dt = float(run["dt"])
+    populations = {str(e.get("population")) for e in _node_populations(config)}
+    for name, spec in config.get("inputs", {}).items():
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{path}: inputs.{name} must be an object.")
+        module = spec.get("module")
+        if module == "IClamp":
+            for key in ("amp", "delay", "duration"):
+                if not isinstance(spec.get(key), int | float) or isinstance(spec.get(key), bool):
+                    raise ConfigError(f"{path}: inputs.{name}.{key} must be a number (pA for amp, ms otherwise).")
+            if not spec["delay"] > dt:
+                raise ConfigError(f"{path}: inputs.{name}.delay = {spec['delay']} ms must be > run.dt = {dt} ms "
+                                  "(PointNet silently skips a clamp that starts at or before dt).")
+            if spec["duration"] <= 0:
+                raise ConfigError(f"{path}: inputs.{name}.duration must be > 0 ms.")
+        node_set = spec.get("node_set")
+        if isinstance(node_set, dict) and "population" in node_set and node_set["population"] not in populations:
+            raise ConfigError(f"{path}: inputs.{name}.node_set names population {node_set['population']!r}; "
+                              f"valid populations are {sorted(populations)}.")
+        if module in SPIKE_MODULES and not run.get("precise_times", False):
+            _check_spike_grid(Path(spec["input_file"]), dt, f"inputs.{name}.input_file", path)
+
+
+def _node_populations(config: dict) -> list[dict]:
+    found = []
+    for entry in config.get("networks", {}).get("nodes", []):
+        nodes_file = Path(entry.get("nodes_file", ""))
+        if nodes_file.is_file():
+            with h5py.File(nodes_file, "r") as h5:
+                found += [{"population": name} for name in h5.get("nodes", {})]
+    return found
+
+
+def _check_spike_grid(file: Path, dt: float, key: str, path: Path) -> None:
+    with h5py.File(file, "r") as h5:
+        for population, grp in h5.get("spikes", {}).items():
+            times = grp["timestamps"][()] if "timestamps" in grp else np.zeros(0)
+            steps = times / dt
+            if len(times) and (not np.allclose(steps, np.round(steps), rtol=0, atol=1e-6) or times.min() < dt):
+                raise ConfigError(
+                    f"{path}: {key} ({file}, population {population}) has spike times off the run.dt = {dt} ms grid "
+                    "(or before dt), which NEST refuses without run.precise_times (slow). Remake them on the grid: "
+                    f"python -m inputs spikes --dt {dt} --out {file}")
+
+
+def check_voltage_sample(config: dict, path: Path) -> None:
+    """Check the optional ``voltage_sample`` section."""
+    sample = config.get("voltage_sample")
+    if sample is None:
+        return
+    if not isinstance(sample, dict) or set(sample) - VOLTAGE_SAMPLE_KEYS:
+        raise ConfigError(f"{path}: voltage_sample must be an object with keys {sorted(VOLTAGE_SAMPLE_KEYS)}.")
+    if not isinstance(sample.get("enabled", False), bool):
+        raise ConfigError(f"{path}: voltage_sample.enabled must be true or false.")
+    k = sample.get("cells_per_population", 3)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"{path}: voltage_sample.cells_per_population must be an integer >= 1, got {k!r}.")
+
+
+def check_config(config: dict, path: Path) -> None:
+    """All checks that need no NEST: run section, files, delays, inputs, voltage sample.
+
+    Raises
+    ------
+    ConfigError
+    """
+    if config.get("target_simulator", "NEST") != "NEST":
+        raise ConfigError(f"{path}: target_simulator must be 'NEST', got {config['target_simulator']!r}.")
+    for section in ("run", "networks", "output", "components"):
+        if section not in config:
+            raise ConfigError(f"{path}: section '{section}' is missing.")
+    check_run(config["run"], path)
+    check_voltage_sample(config, path)
+    check_files(config, path)
+    check_delays(config, path)
+    check_inputs(config, path)
+
+
+def voltage_report(config: dict) -> dict | None:
+    """The bmtk membrane report of the first ``cells_per_population`` cells of each V1 population, if enabled."""
+    sample = config.get("voltage_sample") or {}
+    if not sample.get("enabled", False):
+        return None
+    k = int(sample.get("cells_per_population", 3))
+    from analysis.rates import read_nodes
+
+    node_ids = []
+    for entry in config["networks"]["nodes"]:
+        with h5py.File(entry["nodes_file"], "r") as h5:
+            if "V1" not in h5["nodes"]:
+                continue
+        table = read_nodes(entry["nodes_file"], entry["node_types_file"], "V1")
+        node_ids += table.groupby("pop_name", sort=False).node_id.apply(lambda s: s.head(k)).astype(int).tolist()
+    return {"module": "multimeter_report", "cells": {"population": "V1", "node_id": sorted(node_ids)},
+            "variable_name": "V_m", "file_name": "v_report.h5", "sections": "soma"}
+
+
+def prepare(config: dict) -> dict:
+    """Fill in the runtime choices: threads, the voltage report, and the temporary spikes name.
+
+    Returns
+    -------
+    dict
+        A new configuration dict for bmtk.
+    """
+    prepared = json.loads(json.dumps(config))
+    run = prepared["run"]
+    if run.get("n_thread", "auto") == "auto":
+        run["n_thread"] = os.cpu_count() or 1
+    run.setdefault("precise_times", False)
+    report = voltage_report(prepared)
+    if report is not None:
+        prepared.setdefault("reports", {})["membrane_potential"] = report
+    prepared["output"]["spikes_file"] = partial_name(prepared["output"].get("spikes_file", "spikes.h5"))
+    return prepared
+
+
+def partial_name(spikes_file: str) -> str:
+    """The name the spikes are written under until the run completes: ``spikes.h5`` -> ``spikes.partial.h5``."""
+    path = Path(spikes_file)
+    return str(path.with_name(f"{path.stem}.partial{path.suffix}"))

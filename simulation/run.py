@@ -1,0 +1,129 @@
+"""Running a PointNet configuration on NEST: missing defaults built, progress shown, spikes written atomically."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import nest
+from bmtk.simulator import pointnet
+from tqdm import tqdm
+
+from .config import (
+    ConfigError,
+    check_config,
+    check_run,
+    input_files,
+    network_files,
+    partial_name,
+    prepare,
+    read_json,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+PROGRESS_STEPS = 50
+
+
+class ProgressSimulator(pointnet.PointSimulator):
+    """bmtk's PointSimulator, advancing NEST in chunks with a progress bar (simulated ms, wall time, ETA)."""
+
+    def run(self, tstop: float | None = None) -> None:
+        tstop = self._tstop if tstop is None else tstop
+        for mod in self._mods:
+            mod.initialize(self)
+        steps = round(tstop / self.dt)
+        chunk_steps = max(1, steps // PROGRESS_STEPS)
+        with tqdm(total=round(tstop, 6), unit="ms", desc="NEST", unit_scale=False,
+                  bar_format="{desc}: {n:.0f}/{total:.0f} ms simulated [{elapsed} elapsed, ETA {remaining}]") as bar, \
+                nest.RunManager():
+            done = 0
+            while done < steps:
+                n = min(chunk_steps, steps - done)
+                nest.Run(n * self.dt)
+                done += n
+                bar.update(n * self.dt)
+        for mod in self._mods:
+            mod.finalize(self)
+
+
+def load_config(path: Path, build_missing: bool = True) -> pointnet.Config:
+    """Read, complete and check ``path``; return the configuration bmtk runs.
+
+    Parameters
+    ----------
+    path : Path
+        The PointNet configuration (JSON).
+    build_missing : bool
+        Build a missing network or LGN spikes file with the project defaults (and say so); otherwise a missing
+        file is an error naming the command that makes it.
+
+    Raises
+    ------
+    ConfigError
+        If the configuration cannot be run; nothing has been started.
+    """
+    path = Path(path)
+    read_json(path)
+    try:
+        config = pointnet.Config.from_json(str(path))
+    except Exception as err:  # bmtk raises bare Exceptions for bad manifests
+        raise ConfigError(f"{path}: bmtk cannot read it: {err}") from err
+    if "run" in config:
+        check_run(config["run"], path)
+    _make_missing(config, path, build_missing)
+    check_config(config, path)
+    return pointnet.Config.from_dict(prepare(config))
+
+
+def _make_missing(config: dict, path: Path, build: bool) -> None:
+    """Build a missing network folder or LGN spikes file with the defaults, or name the command that makes it."""
+    missing_network = {file.parent for key, file in network_files(config) if not file.is_file()}
+    for folder in sorted(missing_network):
+        command = f"python -m build_network --out {folder}"
+        if not build or (folder.exists() and any(folder.iterdir())):
+            raise ConfigError(f"{path}: the network in {folder} is missing or incomplete; make it with: {command}"
+                              + (" --force" if folder.exists() and any(folder.iterdir()) else ""))
+        print(f"{folder} has no network: building the default network ({command}) ...", flush=True)
+        from build_network import build_network
+
+        build_network(folder)
+    for key, file in input_files(config):
+        if file.is_file() or not file.name.startswith("lgn_spikes"):
+            continue
+        nodes = [Path(e["nodes_file"]).parent for e in config["networks"]["nodes"]]
+        command = f"python -m inputs spikes --config {path} --network {nodes[0]} --out {file}"
+        if not build:
+            raise ConfigError(f"{path}: {key} names {file}, which does not exist; make it with: {command}")
+        print(f"{file} is missing: making the LGN spikes with the defaults of {path} ({command}) ...", flush=True)
+        from inputs.__main__ import main as inputs_main
+
+        if inputs_main(["spikes", "--config", str(path), "--network", str(nodes[0]), "--out", str(file)]) != 0:
+            raise ConfigError(f"{path}: could not make {file} (see the error above).")
+
+
+def run(path: Path, build_missing: bool = True, summary: bool = True) -> Path:
+    """Run the simulation of ``path`` on NEST through PointNet; return the spikes file.
+
+    The spikes go to ``<name>.partial.h5`` and are renamed to the configured name only when the run completes,
+    so an interrupted run leaves no spikes file that looks complete.
+    """
+    original = read_json(path).get("output", {}).get("spikes_file", "spikes.h5")
+    config = load_config(path, build_missing)
+    final = Path(config.output_dir) / Path(original).name
+    partial = Path(config.output_dir) / Path(partial_name(original)).name
+    config.build_env()
+    start = time.perf_counter()
+    network = pointnet.PointNetwork.from_config(config)
+    sim = ProgressSimulator.from_config(config, network)
+    loaded = time.perf_counter()
+    print(f"loaded the network into NEST in {loaded - start:.1f} s ({nest.num_connections:,} connections, "
+          f"{nest.GetKernelStatus('local_num_threads')} threads, dt {config.dt} ms)", flush=True)
+    sim.run()
+    os.replace(partial, final)
+    print(f"simulated {config.tstop:g} ms in {time.perf_counter() - loaded:.1f} s; spikes: {final}", flush=True)
+    if summary:
+        from analysis.rates import print_summary
+
+        print_summary(config, final)
+    return final
