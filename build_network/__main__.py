@@ -28,10 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--v1-connections", type=Path, default=params.V1_CONNECTIONS_FILE)
     parser.add_argument("--lgn-connections", type=Path, default=params.LGN_CONNECTIONS_FILE)
     parser.add_argument("--column", type=Path, default=params.COLUMN_FILE)
+    parser.add_argument("--weight-scales", type=Path, default=params.WEIGHT_SCALES_FILE)
     args = parser.parse_args(argv)
     logging.getLogger("bmtk").setLevel(logging.ERROR)
     try:
-        spec = ModelSpec.load(args.populations, args.v1_connections, args.lgn_connections, args.column)
+        spec = ModelSpec.load(args.populations, args.v1_connections, args.lgn_connections, args.column,
+                              args.weight_scales)
         start = time.perf_counter()
         info = build_network(args.out, n_cells=args.n_cells, seed=args.seed, spec=spec, rule=args.rule,
                              force=args.force)

@@ -53,13 +53,15 @@ class ModelSpec:
     v1_connections: pd.DataFrame
     lgn_connections: pd.DataFrame
     column: params.Column
+    weight_scales: dict
 
     @classmethod
     def load(cls, populations_file: Path = params.POPULATIONS_FILE,
              v1_connections_file: Path = params.V1_CONNECTIONS_FILE,
              lgn_connections_file: Path = params.LGN_CONNECTIONS_FILE,
-             column_file: Path = params.COLUMN_FILE) -> ModelSpec:
-        """Load and validate the four parameter files.
+             column_file: Path = params.COLUMN_FILE,
+             weight_scales_file: Path = params.WEIGHT_SCALES_FILE) -> ModelSpec:
+        """Load and validate the five parameter files.
 
         Raises
         ------
@@ -71,7 +73,7 @@ class ModelSpec:
         return cls(populations=populations,
                    v1_connections=params.load_v1_connections(populations, v1_connections_file),
                    lgn_connections=params.load_lgn_connections(populations, column, lgn_connections_file),
-                   column=column)
+                   column=column, weight_scales=params.load_weight_scales(populations, weight_scales_file))
 
 
 def stream(seed: int, name: str) -> np.random.SeedSequence:
@@ -151,6 +153,7 @@ def build_v1(spec: ModelSpec, n_cells: int, seed: int, rule: str = "fast") -> Ne
         start += n
     ei = dict(zip(spec.populations.pop_name, spec.populations.ei, strict=True))
     for k, row in enumerate(spec.v1_connections.itertuples()):
+        scale = spec.weight_scales[f"{ei[row.source]}_to_{ei[row.target]}"]
         name = f"v1_edges:{row.source}->{row.target}"
         rule_params = dict(d_weight_min=row.d_weight_min, d_weight_max=row.d_weight_max, d_max=row.d_max_um,
                            nsyn_min=int(row.nsyn_min), nsyn_max=int(row.nsyn_max))
@@ -160,7 +163,8 @@ def build_v1(spec: ModelSpec, n_cells: int, seed: int, rule: str = "fast") -> Ne
             connector, rule_params["rng"] = distance_connector, np.random.default_rng(stream(seed, name))
         v1.add_edges(source={"pop_name": row.source}, target={"pop_name": row.target},
                      connection_rule=connector, connection_params=rule_params, edge_type_id=V1_TYPE_ID + k,
-                     syn_weight=_syn_weight(row, ei[row.source]), delay=row.delay_ms,
+                     syn_weight=_syn_weight(row, ei[row.source]) * scale,
+                     delay=row.delay_ms,
                      dynamics_params=SYNAPSE_MODEL[ei[row.source]], model_template="static_synapse")
     return v1
 
@@ -207,16 +211,17 @@ def build_lgn(spec: ModelSpec, v1: NetworkBuilder, n_cells: int, seed: int,
             iterator = "all_to_one"
         lgn.add_edges(source=lgn.nodes(), target=v1.nodes(pop_name=row.target), connection_rule=connector,
                       connection_params=rule_params, iterator=iterator, edge_type_id=LGN_TYPE_ID + k,
-                      syn_weight=_syn_weight(row, "e"), delay=row.delay_ms,
+                      syn_weight=_syn_weight(row, "e") * spec.weight_scales[f"lgn_to_{row.target}"],
+                      delay=row.delay_ms,
                       dynamics_params=SYNAPSE_MODEL["e"], model_template="static_synapse")
     return lgn
 
 
 def _syn_weight(row, ei: str) -> float:
-    """Weight per synapse (mV): the unitary PSP spread over the mean synapse count, signed by the source.
+    """Unscaled weight per synapse (mV): the unitary PSP spread over the mean synapse count, signed by the source.
 
     NEST's weight of a connection is nsyns x syn_weight, so a connection with the mean number of synapses
-    makes a jump of ``psp_mv`` in the ``iaf_psc_delta`` target.
+    makes a jump of ``psp_mv`` in the ``iaf_psc_delta`` target (before the weight scale of its block).
     """
     mean_nsyn = (row.nsyn_min + row.nsyn_max) / 2.0
     return (1.0 if ei == "e" else -1.0) * row.psp_mv / mean_nsyn
@@ -297,6 +302,7 @@ def _build_info(spec: ModelSpec, folder: Path, n_cells: int, seed: int, rule: st
             "column_radius_um": round(radius, 3),
             "depth_range_um": [spec.column.depth_min_um, spec.column.depth_max_um],
             "lgn_n_cells": spec.column.lgn_n_cells, "lgn_field_deg": [round(half_x, 4), round(half_y, 4)],
+            "weight_scales": spec.weight_scales,
             "bmtk_version": bmtk.__version__, "files": list(NETWORK_FILES)}
 
 

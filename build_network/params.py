@@ -6,6 +6,8 @@ Every number that defines the network lives in one of four files, each with its 
 - ``v1_v1_connections.csv``: the seed's ``distance_connector`` table, one row per source -> target pair.
 - ``lgn_v1_connections.csv``: the seed's ``select_source_cells`` parameters, one row per target population.
 - ``column.json``: the cortical column (density, depth range), the LGN size and the cortex -> visual-field map.
+- ``components/weight_scales.json``: dimensionless multipliers of the synaptic weights, per LGN -> population
+  and per E/I block of V1, set by the tuning (``python -m analysis tune``).
 
 Loading validates every field; a bad value raises :class:`ParameterError` naming the file, the row and
 the field, before anything is built or written.
@@ -26,6 +28,7 @@ POPULATIONS_FILE = PARAMS_DIR / "populations.csv"
 V1_CONNECTIONS_FILE = PARAMS_DIR / "v1_v1_connections.csv"
 LGN_CONNECTIONS_FILE = PARAMS_DIR / "lgn_v1_connections.csv"
 COLUMN_FILE = PARAMS_DIR / "column.json"
+WEIGHT_SCALES_FILE = COMPONENTS_DIR / "weight_scales.json"
 
 
 class ParameterError(ValueError):
@@ -333,3 +336,45 @@ def population_sizes(populations: pd.DataFrame, n_cells: int) -> dict[str, int]:
             f"--n-cells {n_cells} is too small: population(s) {empty} would have no cell. "
             f"The smallest fraction is {smallest:g}, so use --n-cells >= {math.ceil(1 / smallest)}.")
     return dict(zip(populations.pop_name, (int(s) for s in sizes), strict=True))
+
+
+def weight_scale_keys(populations: pd.DataFrame) -> list[str]:
+    """The keys of ``weight_scales.json``: ``lgn_to_<pop>`` per population, and ``<e|i>_to_<e|i>`` per V1 block."""
+    return [f"lgn_to_{p}" for p in populations.pop_name] + [f"{a}_to_{b}" for a in "ei" for b in "ei"]
+
+
+def load_weight_scales(populations: pd.DataFrame, path: Path = WEIGHT_SCALES_FILE) -> dict[str, float]:
+    """Read the weight scales (dimensionless, > 0).
+
+    Parameters
+    ----------
+    populations : pandas.DataFrame
+        The population table (defines the ``lgn_to_<pop>`` keys).
+    path : Path
+        JSON object mapping each key of :func:`weight_scale_keys` to a positive number.
+
+    Returns
+    -------
+    dict of str to float
+
+    Raises
+    ------
+    ParameterError
+        On a missing or unknown key or a value that is not a positive number.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise _fail(path, "file not found.")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise _fail(path, f"not valid JSON ({err}).") from err
+    keys = weight_scale_keys(populations)
+    if not isinstance(raw, dict) or set(raw) != set(keys):
+        found = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
+        raise _fail(path, f"needs exactly the keys {keys}; found {found}.")
+    for key in keys:
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise _fail(path, f"field '{key}' must be a positive number, got {value!r}.")
+    return {key: float(raw[key]) for key in keys}

@@ -156,8 +156,6 @@ def check_inputs(config: dict, path: Path) -> None:
     dt = float(run["dt"])
     populations = {str(e.get("population")) for e in _node_populations(config)}
     for name, spec in config.get("inputs", {}).items():
-        if not isinstance(spec, dict):
-            raise ConfigError(f"{path}: inputs.{name} must be an object.")
         module = spec.get("module")
         if module == "IClamp":
             for key in ("amp", "delay", "duration"):
@@ -212,8 +210,49 @@ def check_voltage_sample(config: dict, path: Path) -> None:
         raise ConfigError(f"{path}: voltage_sample.cells_per_population must be an integer >= 1, got {k!r}.")
 
 
-def check_config(config: dict, path: Path) -> None:
-    """All checks that need no NEST: run section, files, delays, inputs, voltage sample.
+def _expect(condition: bool, path: Path, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{path}: {message}")
+
+
+def check_structure(config: dict, path: Path) -> None:
+    """The sections have the shapes bmtk reads: objects, lists of objects, and string paths.
+
+    Raises
+    ------
+    ConfigError
+    """
+    networks = config["networks"]
+    _expect(isinstance(networks, dict), path, "'networks' must be an object with lists 'nodes' and 'edges'.")
+    for section, keys in (("nodes", ("nodes_file", "node_types_file")), ("edges", ("edges_file", "edge_types_file"))):
+        entries = networks.get(section, [])
+        _expect(isinstance(entries, list), path, f"networks.{section} must be a list of objects.")
+        for i, entry in enumerate(entries):
+            _expect(isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in keys), path,
+                    f"networks.{section}[{i}] must be an object with string paths {list(keys)}.")
+    _expect(bool(networks.get("nodes")), path, "networks.nodes is empty: there is nothing to simulate.")
+    components = config["components"]
+    _expect(isinstance(components, dict) and all(isinstance(v, str) for v in components.values()), path,
+            "'components' must map names (synaptic_models_dir, point_neuron_models_dir) to folder paths.")
+    output = config["output"]
+    _expect(isinstance(output, dict), path, "'output' must be an object (output_dir, spikes_file, log_file).")
+    for key in ("output_dir", "spikes_file", "log_file"):
+        _expect(key not in output or isinstance(output[key], str), path, f"output.{key} must be a string.")
+    _expect(str(output.get("spikes_file", "spikes.h5")).endswith(".h5"), path,
+            "output.spikes_file must be a SONATA file name ending in .h5.")
+    inputs = config.get("inputs", {})
+    _expect(isinstance(inputs, dict), path, "'inputs' must be an object of named inputs.")
+    for name, spec in inputs.items():
+        _expect(isinstance(spec, dict) and isinstance(spec.get("module"), str), path,
+                f"inputs.{name} must be an object with a 'module' (e.g. 'sonata' or 'IClamp').")
+        if spec["module"] in SPIKE_MODULES:
+            _expect(isinstance(spec.get("input_file"), str), path, f"inputs.{name}.input_file must be a path.")
+        _expect(isinstance(spec.get("node_set"), str | dict), path,
+                f"inputs.{name}.node_set must name a node set or be an object such as {{\"population\": \"V1\"}}.")
+
+
+def check_sections(config: dict, path: Path) -> None:
+    """The checks that need no file: sections present and well formed, the run section, the voltage sample.
 
     Raises
     ------
@@ -225,7 +264,17 @@ def check_config(config: dict, path: Path) -> None:
         if section not in config:
             raise ConfigError(f"{path}: section '{section}' is missing.")
     check_run(config["run"], path)
+    check_structure(config, path)
     check_voltage_sample(config, path)
+
+
+def check_contents(config: dict, path: Path) -> None:
+    """The checks that read the files the config names: they exist, delays >= dt, inputs can run.
+
+    Raises
+    ------
+    ConfigError
+    """
     check_files(config, path)
     check_delays(config, path)
     check_inputs(config, path)

@@ -12,8 +12,8 @@ from tqdm import tqdm
 
 from .config import (
     ConfigError,
-    check_config,
-    check_run,
+    check_contents,
+    check_sections,
     input_files,
     network_files,
     partial_name,
@@ -69,21 +69,24 @@ def load_config(path: Path, build_missing: bool = True) -> pointnet.Config:
         config = pointnet.Config.from_json(str(path))
     except Exception as err:  # bmtk raises bare Exceptions for bad manifests
         raise ConfigError(f"{path}: bmtk cannot read it: {err}") from err
-    if "run" in config:
-        check_run(config["run"], path)
+    check_sections(config, path)
     _make_missing(config, path, build_missing)
-    check_config(config, path)
+    check_contents(config, path)
     return pointnet.Config.from_dict(prepare(config))
 
 
 def _make_missing(config: dict, path: Path, build: bool) -> None:
     """Build a missing network folder or LGN spikes file with the defaults, or name the command that makes it."""
-    missing_network = {file.parent for key, file in network_files(config) if not file.is_file()}
-    for folder in sorted(missing_network):
+    missing = {}
+    for key, file in network_files(config):
+        if not file.is_file():
+            missing.setdefault(file.parent, (key, file))
+    for folder, (key, file) in sorted(missing.items()):
         command = f"python -m build_network --out {folder}"
-        if not build or (folder.exists() and any(folder.iterdir())):
-            raise ConfigError(f"{path}: the network in {folder} is missing or incomplete; make it with: {command}"
-                              + (" --force" if folder.exists() and any(folder.iterdir()) else ""))
+        incomplete = folder.exists() and any(folder.iterdir())
+        if not build or incomplete:
+            raise ConfigError(f"{path}: {key} names {file}, which does not exist; make the network with: {command}"
+                              + (" --force" if incomplete else ""))
         print(f"{folder} has no network: building the default network ({command}) ...", flush=True)
         from build_network import build_network
 

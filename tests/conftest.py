@@ -69,3 +69,30 @@ def read_edges(folder: Path, source: str, target: str) -> pd.DataFrame:
         })
     types = pd.read_csv(folder / f"{source}_{target}_edge_types.csv", sep=" ")
     return table.merge(types, on="edge_type_id", how="left")
+
+
+TINY_N = 400
+TINY_TSTOP_MS = 300.0
+TINY_DT_MS = 0.1
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tmp_path_factory) -> Path:
+    """A runnable PointNet config: the repository's config.json on a 400-cell network, 300 ms at dt 0.1 ms."""
+    import json
+
+    from inputs.spikes import lgn_node_ids, lookup_rate, write_spikes
+
+    root = tmp_path_factory.mktemp("tiny")
+    build_network(root / "network", n_cells=TINY_N, seed=3, progress=False)
+    ids = lgn_node_ids(root / "network", 500)
+    write_spikes(root / "lgn_spikes.h5", ids, np.full(len(ids), lookup_rate("wt", "fl")), TINY_TSTOP_MS, seed=1,
+                 dt_ms=TINY_DT_MS)
+    config = json.loads((REPO / "config.json").read_text())
+    config["manifest"].update({"$BASE_DIR": str(root), "$NETWORK_DIR": str(root / "network"),
+                               "$COMPONENTS_DIR": str(REPO / "components"), "$OUTPUT_DIR": str(root / "output")})
+    config["run"].update({"tstop": TINY_TSTOP_MS, "dt": TINY_DT_MS, "n_thread": 2})
+    config["inputs"]["LGN_spikes"]["input_file"] = str(root / "lgn_spikes.h5")
+    path = root / "config.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path

@@ -117,7 +117,8 @@ def test_v1_edge_types_carry_weights_and_delays(small_network, spec, v1_edges):
                   & (types.target_query == f"pop_name=='{row.target}'")].iloc[0]
         mean_nsyn = (row.nsyn_min + row.nsyn_max) / 2
         sign = 1 if ei[row.source] == "e" else -1
-        assert t.syn_weight == pytest.approx(sign * row.psp_mv / mean_nsyn)
+        scale = spec.weight_scales[f"{ei[row.source]}_to_{ei[row.target]}"]
+        assert t.syn_weight == pytest.approx(sign * row.psp_mv / mean_nsyn * scale)
         assert t.delay == row.delay_ms
         assert t.dynamics_params == ("instantaneousExc.json" if sign > 0 else "instantaneousInh.json")
         assert t.model_template == "static_synapse"

@@ -1,0 +1,71 @@
+"""Command line: ``python -m analysis tune ...`` (see ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from build_network.params import WEIGHT_SCALES_FILE, ParameterError, load_populations, load_weight_scales
+
+from .rates import format_summary
+from .tune import Evaluator, meets_criteria, tune
+
+
+def _tune(args: argparse.Namespace) -> int:
+    initial = load_weight_scales(load_populations(), args.start)
+    evaluator = Evaluator(args.workdir, n_cells=args.n_cells, tstop_ms=args.tstop, dt_ms=args.dt, seed=args.seed,
+                          n_thread=args.n_thread)
+    print(f"tuning {len(evaluator.keys)} weight scales on {args.n_cells} cells, {args.tstop:g} ms at dt "
+          f"{args.dt:g} ms, at most {args.max_evals} simulations (work folder {args.workdir})", flush=True)
+    best = tune(evaluator, initial, args.max_evals, progress=lambda line: print(line, flush=True))
+    record = min(evaluator.history, key=lambda r: r["loss"])
+    checks = meets_criteria(record["summary"])
+    print("\nbest scales:", json.dumps(best))
+    print(format_summary(record["summary"]))
+    for name, ok in checks.items():
+        print(f"  {'pass' if ok else 'FAIL'}  {name}")
+    out = Path(args.out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps({k: round(v, 4) for k, v in best.items()}, indent=2) + "\n")
+    tmp.replace(out)
+    log = out.with_name(f"{out.stem}.tuning.json")
+    log.write_text(json.dumps({
+        "command": "python -m analysis " + " ".join(shlex.quote(a) for a in args.argv),
+        "n_cells": args.n_cells, "tstop_ms": args.tstop, "dt_ms": args.dt, "seed": args.seed,
+        "evaluations": len(evaluator.history), "best_loss": record["loss"], "criteria": checks,
+        "summary": json.loads(record["summary"].to_json(orient="index")),
+        "history": [{"loss": r["loss"], "scales": r["scales"]} for r in evaluator.history],
+    }, indent=2) + "\n")
+    print(f"wrote {out} and {log}; rebuild the network to use them: python -m build_network --force")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis", description="Analysis of PointNet runs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    tune_p = sub.add_parser("tune", help="tune the weight scales to the reference rates (SciPy Nelder-Mead)")
+    tune_p.add_argument("--n-cells", type=int, default=10000)
+    tune_p.add_argument("--tstop", type=float, default=2000.0, help="ms per evaluation (default 2000)")
+    tune_p.add_argument("--dt", type=float, default=0.1, help="ms (default 0.1; the baseline runs at 0.01)")
+    tune_p.add_argument("--max-evals", type=int, default=80)
+    tune_p.add_argument("--seed", type=int, default=0)
+    tune_p.add_argument("--n-thread", type=int, default=2)
+    tune_p.add_argument("--start", type=Path, default=WEIGHT_SCALES_FILE, help="starting scales (JSON)")
+    tune_p.add_argument("--workdir", type=Path, default=Path("output/tuning"))
+    tune_p.add_argument("--out", type=Path, default=WEIGHT_SCALES_FILE)
+    tune_p.set_defaults(run=_tune)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    args.argv = argv
+    try:
+        return args.run(args)
+    except ParameterError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
