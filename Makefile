@@ -37,8 +37,9 @@ run: network inputs/lgn_spikes.h5
 test: install
 	$(PY) -m pytest
 
-bench: install
+bench: install network inputs/lgn_spikes.h5
 	$(PY) benchmarks/build.py
+	$(PY) benchmarks/simulate.py
 
 lint: install
 	$(PY) -m ruff check .

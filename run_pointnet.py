@@ -1,14 +1,14 @@
 """Run the V1 model on NEST through bmtk's PointNet: ``python run_pointnet.py [config.json]``.
 
 The seed's four lines (Config.from_json, build_env, PointNetwork.from_config, PointSimulator.from_config, run)
-live in :func:`simulation.run.run`, with the configuration checked first and missing inputs built.
+live in :func:`simulation.run.simulate`, with the configuration checked first and missing inputs built.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-from simulation import ConfigError, run
+from simulation import ConfigError, simulate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="do not build a missing network or LGN spikes file: stop with the command that makes it")
     args = parser.parse_args(argv)
     try:
-        run(args.config, build_missing=not args.no_build)
+        simulate(args.config, build_missing=not args.no_build)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -8,6 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from build_network.params import WEIGHT_SCALES_FILE, ParameterError, load_populations, load_weight_scales
 
 from .rates import format_summary
@@ -20,7 +22,8 @@ def _tune(args: argparse.Namespace) -> int:
                           n_thread=args.n_thread)
     print(f"tuning {len(evaluator.keys)} weight scales on {args.n_cells} cells, {args.tstop:g} ms at dt "
           f"{args.dt:g} ms, at most {args.max_evals} simulations (work folder {args.workdir})", flush=True)
-    best = tune(evaluator, initial, args.max_evals, progress=lambda line: print(line, flush=True))
+    best = tune(evaluator, initial, args.max_evals, progress=lambda line: print(line, flush=True),
+                step=np.log(args.step))
     record = min(evaluator.history, key=lambda r: r["loss"])
     checks = meets_criteria(record["summary"])
     print("\nbest scales:", json.dumps(best))
@@ -35,6 +38,7 @@ def _tune(args: argparse.Namespace) -> int:
     log.write_text(json.dumps({
         "command": "python -m analysis " + " ".join(shlex.quote(a) for a in args.argv),
         "n_cells": args.n_cells, "tstop_ms": args.tstop, "dt_ms": args.dt, "seed": args.seed,
+        "start_scales": initial,
         "evaluations": len(evaluator.history), "best_loss": record["loss"], "criteria": checks,
         "summary": json.loads(record["summary"].to_json(orient="index")),
         "history": [{"loss": r["loss"], "scales": r["scales"]} for r in evaluator.history],
@@ -52,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     tune_p.add_argument("--dt", type=float, default=0.1, help="ms (default 0.1; the baseline runs at 0.01)")
     tune_p.add_argument("--max-evals", type=int, default=80)
     tune_p.add_argument("--seed", type=int, default=0)
+    tune_p.add_argument("--step", type=float, default=2.0,
+                        help="initial simplex: each scale multiplied by this factor in turn (default 2)")
     tune_p.add_argument("--n-thread", type=int, default=2)
     tune_p.add_argument("--start", type=Path, default=WEIGHT_SCALES_FILE, help="starting scales (JSON)")
     tune_p.add_argument("--workdir", type=Path, default=Path("output/tuning"))

@@ -40,7 +40,10 @@ def read_nodes(nodes_file: Path, node_types_file: Path, population: str) -> pd.D
 
 
 def cell_table(spikes: pd.DataFrame, nodes: pd.DataFrame, tstart_ms: float, tstop_ms: float) -> pd.DataFrame:
-    """Spike count, rate (Hz) and ISI CV of every cell in ``nodes`` over [tstart, tstop).
+    """Spike count, rate (Hz) and ISI CV of every cell in ``nodes`` over (tstart, tstop].
+
+    NEST stamps a spike with the end of the time step in which it occurred, so a run of length T holds spikes
+    in (0, T].
 
     Parameters
     ----------
@@ -63,7 +66,7 @@ def cell_table(spikes: pd.DataFrame, nodes: pd.DataFrame, tstart_ms: float, tsto
     >>> cell_table(s, n, 0.0, 1000.0)[["n_spikes", "rate_hz", "isi_cv"]].values.tolist()
     [[5.0, 5.0, 0.0], [0.0, 0.0, nan]]
     """
-    window = spikes[(spikes.timestamp_ms >= tstart_ms) & (spikes.timestamp_ms < tstop_ms)]
+    window = spikes[(spikes.timestamp_ms > tstart_ms) & (spikes.timestamp_ms <= tstop_ms)]
     window = window.sort_values(["node_id", "timestamp_ms"])
     counts = window.groupby("node_id").size()
     isi = window.groupby("node_id").timestamp_ms.diff().dropna()

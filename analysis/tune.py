@@ -168,7 +168,7 @@ class Evaluator:
         return summary
 
 
-def tune(evaluator: Evaluator, initial: dict, max_evals: int, progress=print) -> dict:
+def tune(evaluator: Evaluator, initial: dict, max_evals: int, progress=print, step: float = np.log(2.0)) -> dict:
     """Minimise :func:`tuning_loss` over the log weight scales with SciPy's Nelder-Mead.
 
     Parameters
@@ -181,6 +181,8 @@ def tune(evaluator: Evaluator, initial: dict, max_evals: int, progress=print) ->
         Budget of simulations.
     progress : callable
         Called with a one-line report after each evaluation.
+    step : float
+        Size of the initial simplex along each log scale (log(2): each scale doubled in turn).
 
     Returns
     -------
@@ -201,7 +203,7 @@ def tune(evaluator: Evaluator, initial: dict, max_evals: int, progress=print) ->
         return record["loss"]
 
     x0 = np.log([initial[k] for k in keys])
-    simplex = np.vstack([x0] + [x0 + np.log(2.0) * np.eye(len(keys))[i] for i in range(len(keys))])
+    simplex = np.vstack([x0] + [x0 + step * np.eye(len(keys))[i] for i in range(len(keys))])
     minimize(objective, x0, method="Nelder-Mead",
              options={"maxfev": max_evals, "initial_simplex": simplex, "xatol": 0.05, "fatol": 0.01})
     best = min(evaluator.history, key=lambda r: r["loss"])

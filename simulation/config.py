@@ -6,7 +6,7 @@ depends on (:func:`check_config`), and fills in this project's runtime choices (
 - ``run.n_thread`` may be ``"auto"``: the machine's cores;
 - ``voltage_sample`` (ours): ``{"enabled": true, "cells_per_population": 3}`` adds a membrane-voltage report
   for the first cells of each V1 population;
-- the spikes are written under a temporary name and renamed by :func:`simulation.run.run` when complete.
+- the spikes are written under a temporary name and renamed by :func:`simulation.run.simulate` when complete.
 
 Every problem raises :class:`ConfigError` naming the key and the valid values.
 """

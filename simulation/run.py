@@ -105,7 +105,7 @@ def _make_missing(config: dict, path: Path, build: bool) -> None:
             raise ConfigError(f"{path}: could not make {file} (see the error above).")
 
 
-def run(path: Path, build_missing: bool = True, summary: bool = True) -> Path:
+def simulate(path: Path, build_missing: bool = True, summary: bool = True) -> Path:
     """Run the simulation of ``path`` on NEST through PointNet; return the spikes file.
 
     The spikes go to ``<name>.partial.h5`` and are renamed to the configured name only when the run completes,

@@ -71,14 +71,14 @@ def read_edges(folder: Path, source: str, target: str) -> pd.DataFrame:
     return table.merge(types, on="edge_type_id", how="left")
 
 
-TINY_N = 400
-TINY_TSTOP_MS = 300.0
+TINY_N = 1500
+TINY_TSTOP_MS = 500.0
 TINY_DT_MS = 0.1
 
 
 @pytest.fixture(scope="session")
 def tiny_config(tmp_path_factory) -> Path:
-    """A runnable PointNet config: the repository's config.json on a 400-cell network, 300 ms at dt 0.1 ms."""
+    """A runnable PointNet config: the repository's config.json on a 1,500-cell network, 500 ms at dt 0.1 ms."""
     import json
 
     from inputs.spikes import lgn_node_ids, lookup_rate, write_spikes

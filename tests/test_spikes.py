@@ -98,7 +98,7 @@ def test_cli_uses_the_built_lgn_and_config(tmp_path, small_network, capsys):
     config.write_text('{"run": {"tstop": 500.0}, "lgn_input": {"genotype": "Sst", "stimulus": "dg", "seed": 4}}')
     assert main(["spikes", "--config", str(config), "--network", str(small_network), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "genotype Sst, stimulus dg" in printed and "0-500 ms, seed 4" in printed
+    assert "genotype Sst, stimulus dg" in printed and "0-500 ms on a 0.01 ms grid, seed 4" in printed
     node_ids, times, _ = _read(out)
     assert set(np.unique(node_ids)) <= set(lgn_node_ids(small_network, 0)) and times.max() <= 500.0
     assert np.array_equal(lgn_node_ids(tmp_path / "no_network", 500), np.arange(500))
