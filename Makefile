@@ -40,6 +40,7 @@ test: install
 bench: install network inputs/lgn_spikes.h5
 	$(PY) benchmarks/build.py
 	$(PY) benchmarks/simulate.py
+	$(PY) benchmarks/perturbations.py
 
 lint: install
 	$(PY) -m ruff check .
