@@ -10,6 +10,7 @@ import nest
 from bmtk.simulator import pointnet
 from tqdm import tqdm
 
+from .clamp import use_synaptic_delay_clamps
 from .config import (
     ConfigError,
     check_contents,
@@ -26,7 +27,17 @@ PROGRESS_STEPS = 50
 
 
 class ProgressSimulator(pointnet.PointSimulator):
-    """bmtk's PointSimulator, advancing NEST in chunks with a progress bar (simulated ms, wall time, ETA)."""
+    """bmtk's PointSimulator, advancing NEST in chunks with a progress bar (simulated ms, wall time, ETA).
+
+    Its current clamps are :class:`~simulation.clamp.SynapticDelayIClampMod`, which do not shrink NEST's
+    communication interval.
+    """
+
+    @classmethod
+    def from_config(cls, configure, graph, n_thread=None):
+        simulator = super().from_config(configure, graph, n_thread)
+        use_synaptic_delay_clamps(simulator)
+        return simulator
 
     def run(self, tstop: float | None = None) -> None:
         tstop = self._tstop if tstop is None else tstop
