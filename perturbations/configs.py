@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 from analysis.rates import read_nodes
-from simulation.config import ConfigError, min_synaptic_delay, read_json
+from simulation.config import ConfigError, read_json
 
 BASELINE = "baseline"
 DEFAULT_AMP_PA = 230.0
@@ -39,25 +39,20 @@ def v1_in(nodes_file: str | Path) -> bool:
 
 
 def clamp_window(config: dict, delay_ms: float | None, duration_ms: float | None) -> tuple[float, float]:
-    """The clamp's delay and duration (ms): by default from just after the smallest synaptic delay to the end.
-
-    The onset must come after the smallest synaptic delay d (see :mod:`simulation.clamp`); the default is
-    d + dt (0.91 ms in the V1 model; dt + dt without edges).
+    """The clamp's delay and duration (ms): by default from 2 dt to the end of the run.
 
     Raises
     ------
     ConfigError
-        If the window starts at or before d or ends after tstop.
+        If the window starts at or before dt or ends after tstop.
     """
     dt, tstop = float(config["run"]["dt"]), float(config["run"]["tstop"])
-    earliest = min_synaptic_delay(config)
-    delay = round(earliest + dt, 9) if delay_ms is None else float(delay_ms)
+    delay = 2 * dt if delay_ms is None else float(delay_ms)
     duration = tstop - delay if duration_ms is None else float(duration_ms)
-    if not (math.isfinite(delay) and math.isfinite(duration)) or delay <= earliest or duration <= 0 \
+    if not (math.isfinite(delay) and math.isfinite(duration)) or delay <= dt or duration <= 0 \
             or delay + duration > tstop + 1e-9:
         raise ConfigError(f"clamp window {delay:g} ms + {duration:g} ms is outside the run: it must start after "
-                          f"{earliest:g} ms (the smallest synaptic delay), last > 0 ms and end by tstop = "
-                          f"{tstop:g} ms.")
+                          f"dt = {dt:g} ms, last > 0 ms and end by tstop = {tstop:g} ms.")
     return delay, duration
 
 

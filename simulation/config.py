@@ -145,18 +145,8 @@ def check_delays(config: dict, path: Path) -> None:
                                       f"shorter than run.dt = {dt} ms; delays must be >= dt.")
 
 
-def min_synaptic_delay(config: dict) -> float:
-    """The smallest synaptic delay (ms) of the edge types the config names, or run.dt when it has no edges."""
-    dt = float(config["run"]["dt"])
-    delays = [pd.read_csv(file, sep=" ").get("delay", pd.Series(dtype=float)).min()
-              for key, file in network_files(config) if key.endswith("edge_types_file") and file.is_file()]
-    delays = [d for d in delays if np.isfinite(d)]
-    return max(dt, min(delays)) if delays else dt
-
-
 def check_inputs(config: dict, path: Path) -> None:
-    """Inputs can run: spike times lie on the dt grid (unless precise), current clamps start after the smallest
-    synaptic delay (see :mod:`simulation.clamp`), or after dt in a network without edges.
+    """Inputs can run: spike times lie on the dt grid (unless precise), current clamps start after dt.
 
     Raises
     ------
@@ -165,17 +155,15 @@ def check_inputs(config: dict, path: Path) -> None:
     run = config["run"]
     dt = float(run["dt"])
     populations = {str(e.get("population")) for e in _node_populations(config)}
-    earliest = min_synaptic_delay(config)
     for name, spec in config.get("inputs", {}).items():
         module = spec.get("module")
         if module == "IClamp":
             for key in ("amp", "delay", "duration"):
                 if not isinstance(spec.get(key), int | float) or isinstance(spec.get(key), bool):
                     raise ConfigError(f"{path}: inputs.{name}.{key} must be a number (pA for amp, ms otherwise).")
-            if not spec["delay"] > earliest:
-                raise ConfigError(f"{path}: inputs.{name}.delay = {spec['delay']} ms must be > {earliest:g} ms, the "
-                                  "smallest synaptic delay (the clamp is connected with it so that NEST keeps its "
-                                  "communication interval; without edges: run.dt).")
+            if not spec["delay"] > dt:
+                raise ConfigError(f"{path}: inputs.{name}.delay = {spec['delay']} ms must be > run.dt = {dt} ms "
+                                  "(bmtk's PointNet silently skips a clamp that starts at or before dt).")
             if spec["duration"] <= 0:
                 raise ConfigError(f"{path}: inputs.{name}.duration must be > 0 ms.")
         node_set = spec.get("node_set")

@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 import nest
+import numpy as np
 from bmtk.simulator import pointnet
 from tqdm import tqdm
 
-from .clamp import use_synaptic_delay_clamps
+from .clamp import use_ie_clamps
 from .config import (
     ConfigError,
     check_contents,
@@ -29,14 +30,14 @@ PROGRESS_STEPS = 50
 class ProgressSimulator(pointnet.PointSimulator):
     """bmtk's PointSimulator, advancing NEST in chunks with a progress bar (simulated ms, wall time, ETA).
 
-    Its current clamps are :class:`~simulation.clamp.SynapticDelayIClampMod`, which do not shrink NEST's
-    communication interval.
+    Its current clamps are :class:`~simulation.clamp.IeClampMod`: NEST is advanced to each scheduled change and
+    the clamp amplitude is added to (or removed from) the cells' ``I_e``.
     """
 
     @classmethod
     def from_config(cls, configure, graph, n_thread=None):
         simulator = super().from_config(configure, graph, n_thread)
-        use_synaptic_delay_clamps(simulator)
+        use_ie_clamps(simulator)
         return simulator
 
     def run(self, tstop: float | None = None) -> None:
@@ -44,18 +45,30 @@ class ProgressSimulator(pointnet.PointSimulator):
         for mod in self._mods:
             mod.initialize(self)
         steps = round(tstop / self.dt)
-        chunk_steps = max(1, steps // PROGRESS_STEPS)
+        changes: dict[int, list] = {}
+        for mod in self._mods:
+            for time_ms, cells, delta in getattr(mod, "schedule", []):
+                changes.setdefault(round(time_ms / self.dt), []).append((cells, delta))
+        chunk = max(1, steps // PROGRESS_STEPS)
+        stops = sorted({*range(chunk, steps, chunk), *(s for s in changes if 0 < s < steps), steps})
         with tqdm(total=round(tstop, 6), unit="ms", desc="NEST", unit_scale=False,
                   bar_format="{desc}: {n:.0f}/{total:.0f} ms simulated [{elapsed} elapsed, ETA {remaining}]") as bar, \
                 nest.RunManager():
             done = 0
-            while done < steps:
-                n = min(chunk_steps, steps - done)
-                nest.Run(n * self.dt)
-                done += n
-                bar.update(n * self.dt)
+            for stop in stops:
+                for cells, delta in changes.get(done, []):
+                    _add_current(cells, delta)
+                nest.Run((stop - done) * self.dt)
+                bar.update((stop - done) * self.dt)
+                done = stop
         for mod in self._mods:
             mod.finalize(self)
+
+
+def _add_current(nest_ids: np.ndarray, delta_pa: float) -> None:
+    """Add ``delta_pa`` to the constant input current ``I_e`` (pA) of the given NEST nodes."""
+    cells = nest.NodeCollection(np.unique(nest_ids).tolist())
+    cells.set(I_e=(np.asarray(cells.get("I_e"), dtype=float).reshape(-1) + delta_pa).tolist())
 
 
 def load_config(path: Path, build_missing: bool = True) -> pointnet.Config:

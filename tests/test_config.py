@@ -52,7 +52,7 @@ BAD = [
      "networks.nodes.nodes_file names /nowhere/V1_nodes.h5, which does not exist"),
     (lambda c: c["inputs"].update(clamp={"input_type": "current_clamp", "module": "IClamp", "amp": 100.0,
                                           "delay": 0.05, "duration": 100.0, "node_set": "V1"}),
-     "inputs.clamp.delay = 0.05 ms must be > 0.9 ms, the smallest synaptic delay"),
+     "inputs.clamp.delay = 0.05 ms must be > run.dt = 0.1 ms"),
     (lambda c: c.pop("networks"), "section 'networks' is missing"),
     (lambda c: c.update(voltage_sample={"enabled": True, "cells_per_population": 0}),
      "voltage_sample.cells_per_population must be an integer >= 1"),

@@ -29,7 +29,7 @@ def test_suite_names_and_generated_configs(tmp_path, tiny_config):
     vip = json.loads(configs["VIP_inhibit"].read_text())
     clamp = vip["inputs"]["clamp_VIP"]
     assert clamp["node_set"] == {"population": "V1", "pop_name": "VIP"} and clamp["amp"] == -230.0
-    assert clamp["delay"] == pytest.approx(1.0)  # smallest synaptic delay 0.9 ms + dt 0.1 ms
+    assert clamp["delay"] == pytest.approx(0.2)  # 2 dt
     assert clamp["delay"] + clamp["duration"] == pytest.approx(TINY_TSTOP_MS)
     assert vip["manifest"]["$OUTPUT_DIR"] == str(tmp_path / "VIP_inhibit")
     assert "clamp_VIP" not in json.loads(configs["baseline"].read_text()).get("inputs", {})
@@ -39,7 +39,7 @@ def test_suite_names_and_generated_configs(tmp_path, tiny_config):
     ({"populations": ["L5_IT"]}, "unknown population(s) ['L5_IT']; valid populations are ['LIF_exc', 'PV'"),
     ({"amp_pa": "big"}, "the clamp amplitude must be a number of pA, got 'big'"),
     ({"amp_pa": float("nan")}, "finite number"),
-    ({"delay_ms": 0.5}, "must start after 0.9 ms (the smallest synaptic delay)"),
+    ({"delay_ms": 0.05}, "must start after dt = 0.1 ms"),
     ({"delay_ms": 100.0, "duration_ms": 1000.0}, "end by tstop"),
     ({"only": ["PV_excit"]}, "unknown run name(s) ['PV_excit']"),
     ({"sweep": "Sst"}, "valid populations are"),
@@ -185,24 +185,26 @@ def test_runs_on_an_existing_dask_scheduler(tmp_path, tiny_config):
     assert (tmp_path / "VIP_excite" / "spikes.h5").is_file()
 
 
-def test_clamp_keeps_nests_communication_interval(tmp_path, tiny_config):
-    """A clamp connects with the smallest synaptic delay, not dt: NEST's min_delay stays 0.9 ms."""
+def test_clamp_uses_no_generator_and_keeps_nests_communication_interval(tmp_path, tiny_config):
+    """The clamp is a schedule of I_e changes: no current generator, NEST's min_delay stays 0.9 ms."""
     import nest
+    from bmtk.simulator import pointnet
 
     from simulation.run import ProgressSimulator, load_config
 
     configs = write_suite(tiny_config, tmp_path, only=["PV_excite"])
     config = load_config(configs["PV_excite"], build_missing=False)
     config.build_env()
-    from bmtk.simulator import pointnet
-
     network = pointnet.PointNetwork.from_config(config)
     simulator = ProgressSimulator.from_config(config, network)
     for mod in simulator._mods:
         mod.initialize(simulator)
     assert nest.GetKernelStatus("min_delay") == pytest.approx(0.9)
-    generator = nest.GetNodes({"model": "step_current_generator"})
-    assert len(generator) == 1
-    times = generator.get("amplitude_times")
-    assert times[0] == pytest.approx(1.0 - (0.9 - 0.1))  # arrives at onset + dt, as bmtk's own clamp
+    assert len(nest.GetNodes({"model": "step_current_generator"})) == 0
+    (schedule,) = [mod.schedule for mod in simulator._mods if hasattr(mod, "schedule")]
+    assert [(t, d) for t, _, d in schedule] == [(pytest.approx(0.3), 230.0), (pytest.approx(TINY_TSTOP_MS + 0.1),
+                                                                             -230.0)]
+    from build_network.params import load_populations, population_sizes
+
+    assert len(schedule[0][1]) == population_sizes(load_populations(), TINY_N)["PV"]
     nest.ResetKernel()
