@@ -109,6 +109,9 @@ def plot_rate_grid(runs: dict, path: Path) -> Path:
             rates = cells.loc[cells.pop_name == population, "rate_hz"].to_numpy()
             active = rates[rates > 0]
             ax.hist(np.log10(active), bins=bins, color=COLORS[population], alpha=0.8)
+            if len(active) == 0:
+                ax.set_ylim(0, 1)
+                ax.text(0.5, 0.5, "no spikes", transform=ax.transAxes, ha="center", va="center", fontsize=8)
             silent = 1 - len(active) / max(1, len(rates))
             ax.set_title(f"{name} / {population}: {silent:.0%} silent, median {np.median(rates):.2f} Hz", fontsize=7)
             if c == 0:
