@@ -178,9 +178,9 @@ def write_suite(base_config: Path, out_root: Path, amp_pa: float = DEFAULT_AMP_P
                 runs[f"{population}_{amp:+g}pA"] = (population, amp)
     else:
         amp = abs(check_amplitude(amp_pa))
-        for population in check_populations(populations, available):
-            for sign, factor in SIGNS.items():
-                runs[f"{population}_{sign}"] = (population, factor * amp)
+        for name in suite_names(check_populations(populations, available))[1:]:
+            population, sign = name.rsplit("_", 1)
+            runs[name] = (population, SIGNS[sign] * amp)
     if only:
         unknown = [n for n in only if n not in runs]
         if unknown:
