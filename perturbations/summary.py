@@ -143,19 +143,24 @@ def plot_rasters(runs: dict, path: Path, tstop_ms: float) -> Path:
 
 
 def plot_sweep(summary: pd.DataFrame, population: str, path: Path) -> Path:
-    """Median rate of every population against the clamp current injected into ``population``."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    """Rate-current curves: median rate of every population (left) and its change vs baseline with the paired
+    bootstrap 95% interval (right), against the clamp current injected into ``population``."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for pop, group in summary.groupby("population", sort=False):
         group = group.sort_values("amp_pa")
-        ax.plot(group.amp_pa, group.median_rate_hz, "o-", color=COLORS.get(pop), label=pop)
-        ax.fill_between(group.amp_pa, group.median_rate_hz - group.delta_median_hz + group.delta_ci_low,
-                        group.median_rate_hz - group.delta_median_hz + group.delta_ci_high,
-                        color=COLORS.get(pop), alpha=0.15)
-    ax.set_xlabel(f"current injected into {population} (pA)")
-    ax.set_ylabel("median rate (Hz)")
-    ax.set_yscale("symlog", linthresh=1.0)
-    ax.legend()
-    ax.set_title(f"dose-response: clamp on {population}")
+        left.plot(group.amp_pa, group.median_rate_hz, "o-", color=COLORS.get(pop), label=pop)
+        error = [group.delta_median_hz - group.delta_ci_low, group.delta_ci_high - group.delta_median_hz]
+        right.errorbar(group.amp_pa, group.delta_median_hz, yerr=error, fmt="o-", color=COLORS.get(pop), capsize=3,
+                       label=pop)
+    left.set_yscale("symlog", linthresh=1.0)
+    left.set_ylabel("median rate (Hz)")
+    right.set_yscale("symlog", linthresh=1.0)
+    right.axhline(0, color="0.6", lw=0.8)
+    right.set_ylabel("change of median rate vs baseline (Hz, 95% CI)")
+    for ax in (left, right):
+        ax.set_xlabel(f"current injected into {population} (pA)")
+    left.legend()
+    fig.suptitle(f"dose-response: clamp on {population}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
