@@ -109,17 +109,25 @@ def population_summary(cells: pd.DataFrame, reference: pd.DataFrame | None = Non
     return summary
 
 
-def run_summary(config: dict, spikes_file: Path) -> pd.DataFrame:
-    """:func:`population_summary` of the V1 cells of a run described by a bmtk configuration."""
-    tstart, tstop = float(config["run"].get("tstart", 0.0)), float(config["run"]["tstop"])
+def v1_nodes(config: dict) -> pd.DataFrame:
+    """The V1 node table (:func:`read_nodes`) of a configuration whose paths are resolved.
+
+    Raises
+    ------
+    ValueError
+        If no nodes file of the configuration holds population ``V1``.
+    """
     for entry in config["networks"]["nodes"]:
         with h5py.File(entry["nodes_file"], "r") as h5:
             if "V1" in h5["nodes"]:
-                nodes = read_nodes(entry["nodes_file"], entry["node_types_file"], "V1")
-                break
-    else:
-        raise ValueError("the configuration has no V1 nodes")
-    return population_summary(cell_table(read_spikes(spikes_file, "V1"), nodes, tstart, tstop))
+                return read_nodes(entry["nodes_file"], entry["node_types_file"], "V1")
+    raise ValueError("the configuration has no V1 population.")
+
+
+def run_summary(config: dict, spikes_file: Path) -> pd.DataFrame:
+    """:func:`population_summary` of the V1 cells of a run described by a bmtk configuration."""
+    tstart, tstop = float(config["run"].get("tstart", 0.0)), float(config["run"]["tstop"])
+    return population_summary(cell_table(read_spikes(spikes_file, "V1"), v1_nodes(config), tstart, tstop))
 
 
 def format_summary(summary: pd.DataFrame) -> str:

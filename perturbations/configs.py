@@ -13,7 +13,7 @@ import json
 import math
 from pathlib import Path
 
-from analysis.rates import read_nodes
+from analysis.rates import v1_nodes
 from simulation.config import ConfigError, read_json
 
 BASELINE = "baseline"
@@ -23,19 +23,10 @@ SIGNS = {"excite": 1.0, "inhibit": -1.0}
 
 def v1_populations(config: dict) -> dict[str, int]:
     """Cells per ``pop_name`` of the V1 population of a (bmtk-resolved) configuration."""
-    for entry in config["networks"]["nodes"]:
-        if v1_in(entry["nodes_file"]):
-            nodes = read_nodes(entry["nodes_file"], entry["node_types_file"], "V1")
-            return nodes.pop_name.value_counts(sort=False).to_dict()
-    raise ConfigError("the configuration has no V1 population.")
-
-
-def v1_in(nodes_file: str | Path) -> bool:
-    """True if the SONATA nodes file holds population ``V1``."""
-    import h5py
-
-    with h5py.File(nodes_file, "r") as h5:
-        return "V1" in h5["nodes"]
+    try:
+        return v1_nodes(config).pop_name.value_counts(sort=False).to_dict()
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
 
 
 def clamp_window(config: dict, delay_ms: float | None, duration_ms: float | None) -> tuple[float, float]:

@@ -17,9 +17,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from analysis.rates import cell_table, read_nodes, read_spikes  # noqa: E402
+from analysis.rates import cell_table, read_spikes, v1_nodes  # noqa: E402
 
-from .configs import BASELINE, v1_in  # noqa: E402
+from .configs import BASELINE  # noqa: E402
 
 SUMMARY_COLUMNS = ("perturbation", "population", "n_cells", "frac_active", "mean_rate_hz", "median_rate_hz",
                    "delta_median_hz", "delta_ci_low", "delta_ci_high")
@@ -31,10 +31,8 @@ def run_cells(config_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     from bmtk.simulator import pointnet
 
     config = pointnet.Config.from_json(str(config_path))
-    entry = next(e for e in config.nodes if v1_in(e["nodes_file"]))
-    nodes = read_nodes(entry["nodes_file"], entry["node_types_file"], "V1")
     spikes = read_spikes(Path(config.output_dir) / "spikes.h5", "V1")
-    return cell_table(spikes, nodes, float(config.tstart), float(config.tstop)), spikes
+    return cell_table(spikes, v1_nodes(config), float(config.tstart), float(config.tstop)), spikes
 
 
 def median_change(baseline: np.ndarray, perturbed: np.ndarray, seed: int = 0,

@@ -286,15 +286,10 @@ def voltage_report(config: dict) -> dict | None:
     if not sample.get("enabled", False):
         return None
     k = int(sample.get("cells_per_population", 3))
-    from analysis.rates import read_nodes
+    from analysis.rates import v1_nodes
 
-    node_ids = []
-    for entry in config["networks"]["nodes"]:
-        with h5py.File(entry["nodes_file"], "r") as h5:
-            if "V1" not in h5["nodes"]:
-                continue
-        table = read_nodes(entry["nodes_file"], entry["node_types_file"], "V1")
-        node_ids += table.groupby("pop_name", sort=False).node_id.apply(lambda s: s.head(k)).astype(int).tolist()
+    nodes = v1_nodes(config)
+    node_ids = nodes.groupby("pop_name", sort=False).node_id.apply(lambda s: s.head(k)).astype(int).tolist()
     return {"module": "multimeter_report", "cells": {"population": "V1", "node_id": sorted(node_ids)},
             "variable_name": "V_m", "file_name": "v_report.h5", "sections": "soma"}
 

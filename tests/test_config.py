@@ -75,7 +75,8 @@ def test_malformed_json(tmp_path, capsys):
     path = tmp_path / "config.json"
     path.write_text('{"run": {"dt": 0.1,}}')
     assert run_pointnet.main([str(path)]) == 2
-    assert "is not valid JSON" in capsys.readouterr().err and "line 1" in capsys.readouterr().err + "line 1"
+    err = capsys.readouterr().err
+    assert "is not valid JSON" in err and "line 1" in err
 
 
 def test_off_grid_spikes_name_the_command(tmp_path, tiny_config, capsys):
