@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis tune ...`` (see ``--help``)."""
+"""Command line: ``python -m analysis {report,reference,tune} ...`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,24 @@ import numpy as np
 
 from build_network.params import WEIGHT_SCALES_FILE, ParameterError, load_populations, load_weight_scales
 
-from .rates import format_summary
+from .rates import RunDataError, format_summary
+from .reference import CONDITIONS, SUMMARY_FILE, ReferenceDataError, write_reference
+from .report import write_report
 from .tune import Evaluator, meets_criteria, tune
+
+
+def _report(args: argparse.Namespace) -> int:
+    report = write_report(args.output_dir, config_path=args.config, condition=args.condition,
+                          perturbations=args.perturbations, seed=args.seed,
+                          command="python -m analysis " + " ".join(shlex.quote(a) for a in args.argv))
+    print(f"report: {report.resolve()}")
+    return 0
+
+
+def _reference(args: argparse.Namespace) -> int:
+    paths = write_reference(args.data_dir, args.out)
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
 
 
 def _tune(args: argparse.Namespace) -> int:
@@ -50,6 +66,20 @@ def _tune(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis", description="Analysis of PointNet runs.")
     sub = parser.add_subparsers(dest="command", required=True)
+    report_p = sub.add_parser("report", help="the model-versus-data report of a run (OUTPUT_DIR/report.html)")
+    report_p.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR", help="the run's output folder")
+    report_p.add_argument("--config", type=Path, help="the run's configuration (default: bmtk's copy in OUTPUT_DIR)")
+    report_p.add_argument("--condition", choices=list(CONDITIONS),
+                          help="data condition to highlight (default: that of the run's LGN input)")
+    report_p.add_argument("--perturbations", type=Path, nargs="+", metavar="DIR",
+                          help="perturbation-suite folders to include (default: those inside OUTPUT_DIR)")
+    report_p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    report_p.set_defaults(run=_report)
+    ref_p = sub.add_parser("reference", help="derive the experimental reference from the shared data and write "
+                           f"the committed tables ({SUMMARY_FILE.name} and beside it)")
+    ref_p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    ref_p.add_argument("--out", type=Path, default=SUMMARY_FILE.parent, help="folder (default: analysis/)")
+    ref_p.set_defaults(run=_reference)
     tune_p = sub.add_parser("tune", help="tune the weight scales to the reference rates (SciPy Nelder-Mead)")
     tune_p.add_argument("--n-cells", type=int, default=10000)
     tune_p.add_argument("--tstop", type=float, default=2000.0, help="ms per evaluation (default 2000)")
@@ -68,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     try:
         return args.run(args)
-    except ParameterError as err:
+    except (ParameterError, RunDataError, ReferenceDataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -6,14 +6,22 @@ inter-spike intervals when it fired at least :data:`MIN_SPIKES_FOR_CV` spikes.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 
-REFERENCE_FILE = Path(__file__).resolve().parent / "reference_rates.csv"
+from .reference import tuning_targets
+
 MIN_SPIKES_FOR_CV = 4
+POSITION_COLUMNS = ("x", "y", "z")
+
+
+class RunDataError(ValueError):
+    """The files of a run cannot be read or do not belong together."""
 
 
 def read_spikes(spikes_file: Path, population: str) -> pd.DataFrame:
@@ -23,7 +31,18 @@ def read_spikes(spikes_file: Path, population: str) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``node_id`` and ``timestamp_ms``.
+
+    Raises
+    ------
+    RunDataError
+        If the file is missing or is not an HDF5 file.
     """
+    spikes_file = Path(spikes_file)
+    if not spikes_file.is_file():
+        raise RunDataError(f"spikes file {spikes_file} not found: did the run finish?")
+    if not h5py.is_hdf5(spikes_file):
+        raise RunDataError(f"{spikes_file} ({spikes_file.stat().st_size} bytes) is not an HDF5 file, so not a "
+                           "SONATA spikes file.")
     with h5py.File(spikes_file, "r") as h5:
         grp = h5.get(f"spikes/{population}")
         if grp is None or "node_ids" not in grp:
@@ -31,11 +50,62 @@ def read_spikes(spikes_file: Path, population: str) -> pd.DataFrame:
         return pd.DataFrame({"node_id": grp["node_ids"][()].astype(np.int64), "timestamp_ms": grp["timestamps"][()]})
 
 
+def check_spikes(spikes: pd.DataFrame, nodes: pd.DataFrame, population: str, spikes_file: Path) -> None:
+    """Stop if the spikes name nodes that ``population`` does not have.
+
+    Raises
+    ------
+    RunDataError
+        Naming the first unknown node ids and the population's id range.
+    """
+    unknown = np.setdiff1d(spikes.node_id.unique(), nodes.node_id.to_numpy())
+    if len(unknown):
+        raise RunDataError(
+            f"{spikes_file}: {len(unknown)} node id(s) of population {population!r} (e.g. "
+            f"{unknown[:3].tolist()}) are not in the network, whose {population} ids run from "
+            f"{nodes.node_id.min()} to {nodes.node_id.max()} ({len(nodes)} nodes): the spikes come from another "
+            "network. Analyse them with the configuration of the run that made them.")
+
+
 def read_nodes(nodes_file: Path, node_types_file: Path, population: str) -> pd.DataFrame:
-    """Node ids of ``population`` with their node-type attributes (``pop_name``, ``ei``, ...)."""
+    """Nodes of ``population`` with their group attributes and node-type attributes.
+
+    ``positions`` (n x 3, um) becomes columns ``x``, ``y``, ``z``; other one-dimensional group datasets keep
+    their names (the LGN's ``x``, ``y`` in degrees).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``node_id``, ``node_type_id``, the group attributes and the node-type columns (``pop_name``, ``ei``, ...).
+
+    Raises
+    ------
+    RunDataError
+        If a file is missing or does not hold ``population``.
+    """
+    for file in (nodes_file, node_types_file):
+        if not Path(file).is_file():
+            raise RunDataError(f"{file} not found: the run's network is incomplete (rebuild it with "
+                               "python -m build_network, or point the configuration at the network it ran).")
     with h5py.File(nodes_file, "r") as h5:
-        table = pd.DataFrame({"node_id": h5[f"nodes/{population}/node_id"][()].astype(np.int64),
-                              "node_type_id": h5[f"nodes/{population}/node_type_id"][()]})
+        grp = h5.get(f"nodes/{population}")
+        if grp is None:
+            raise RunDataError(f"{nodes_file} has no node population {population!r}; it holds "
+                               f"{sorted(h5.get('nodes', {}))}.")
+        table = pd.DataFrame({"node_id": grp["node_id"][()].astype(np.int64),
+                              "node_type_id": grp["node_type_id"][()]})
+        group_id, group_index = grp["node_group_id"][()], grp["node_group_index"][()]
+        for gid in np.unique(group_id):
+            rows = np.flatnonzero(group_id == gid)
+            for name, ds in grp[str(gid)].items():
+                if not isinstance(ds, h5py.Dataset):
+                    continue
+                values = ds[()][group_index[rows]]
+                if name == "positions" and values.ndim == 2:
+                    for k, axis in enumerate("xyz"[: values.shape[1]]):
+                        table.loc[rows, axis] = values[:, k]
+                elif values.ndim == 1:
+                    table.loc[rows, name] = values
     return table.merge(pd.read_csv(node_types_file, sep=" "), on="node_type_id", how="left")
 
 
@@ -50,14 +120,15 @@ def cell_table(spikes: pd.DataFrame, nodes: pd.DataFrame, tstart_ms: float, tsto
     spikes : pandas.DataFrame
         ``node_id``, ``timestamp_ms``.
     nodes : pandas.DataFrame
-        ``node_id``, ``pop_name``.
+        ``node_id``, ``pop_name`` and optionally the positions ``x``, ``y``, ``z`` (um), which are kept.
     tstart_ms, tstop_ms : float
         Analysis window (ms).
 
     Returns
     -------
     pandas.DataFrame
-        ``node_id``, ``pop_name``, ``n_spikes``, ``rate_hz``, ``isi_cv`` (NaN below ``MIN_SPIKES_FOR_CV``).
+        ``node_id``, ``pop_name``, the positions, ``n_spikes``, ``rate_hz``, ``isi_cv`` (NaN below
+        ``MIN_SPIKES_FOR_CV``).
 
     Examples
     --------
@@ -72,16 +143,20 @@ def cell_table(spikes: pd.DataFrame, nodes: pd.DataFrame, tstart_ms: float, tsto
     isi = window.groupby("node_id").timestamp_ms.diff().dropna()
     isi_by_cell = isi.groupby(window.loc[isi.index, "node_id"])
     cv = (isi_by_cell.std(ddof=0) / isi_by_cell.mean())[counts[counts >= MIN_SPIKES_FOR_CV].index]
-    table = nodes[["node_id", "pop_name"]].copy()
+    table = nodes[["node_id", "pop_name", *[c for c in POSITION_COLUMNS if c in nodes]]].copy()
     table["n_spikes"] = table.node_id.map(counts).fillna(0).astype(float)
     table["rate_hz"] = table.n_spikes / ((tstop_ms - tstart_ms) / 1000.0)
     table["isi_cv"] = table.node_id.map(cv)
     return table.reset_index(drop=True)
 
 
-def load_reference(path: Path = REFERENCE_FILE) -> pd.DataFrame:
-    """The experimental reference medians per model population (committed table)."""
-    return pd.read_csv(path).set_index("population")
+def load_reference() -> pd.DataFrame:
+    """The median rate (Hz) each model population is tuned to, indexed by population.
+
+    :func:`analysis.reference.tuning_targets`: the median spontaneous rate of the labelled L2/3 units of the
+    Allen Neuropixels data, the targets of the Allen V1 model.
+    """
+    return tuning_targets()
 
 
 def population_summary(cells: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -144,6 +219,128 @@ def print_summary(config: dict, spikes_file: Path) -> pd.DataFrame:
     """Print the run's summary and write it beside the spikes as ``rates_summary.csv``."""
     summary = run_summary(config, spikes_file)
     summary.to_csv(Path(spikes_file).with_name("rates_summary.csv"))
-    print("V1 populations (reference: median spontaneous rate of mouse V1 L2/3 units, Allen Neuropixels):")
+    print("V1 populations (reference: the tuning target, median spontaneous rate of the labelled L2/3 units of "
+          "the Allen Neuropixels data):")
     print(format_summary(summary))
     return summary
+
+
+@dataclass
+class Run:
+    """The spikes and tidy per-cell table of one PointNet run.
+
+    Attributes
+    ----------
+    name : str
+        The output folder's name.
+    output_dir, spikes_file : pathlib.Path
+    config : dict
+        The run's configuration, paths resolved.
+    tstart_ms, tstop_ms : float
+        Analysis window (ms).
+    cells : pandas.DataFrame
+        One row per cell of every non-virtual population, silent cells included: ``population`` (SONATA
+        population), ``node_id``, ``pop_name``, the positions ``x``, ``y``, ``z`` (um) when the nodes have them,
+        ``n_spikes``, ``rate_hz``, ``isi_cv``.
+    spikes : pandas.DataFrame
+        ``population``, ``node_id``, ``pop_name``, ``timestamp_ms`` of those cells, within the window.
+    """
+
+    name: str
+    output_dir: Path
+    spikes_file: Path
+    config: dict
+    tstart_ms: float
+    tstop_ms: float
+    cells: pd.DataFrame
+    spikes: pd.DataFrame
+
+
+CONFIG_NAMES = ("config.json", "run_config.json")
+
+
+def find_config(output_dir: Path) -> Path:
+    """The configuration bmtk copied into a run's output folder (``config.json`` or ``run_config.json``).
+
+    Raises
+    ------
+    RunDataError
+        If the folder holds neither.
+    """
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        raise RunDataError(f"output folder {output_dir} not found.")
+    for name in CONFIG_NAMES:
+        if (output_dir / name).is_file():
+            return output_dir / name
+    raise RunDataError(f"{output_dir} holds no run configuration ({' or '.join(CONFIG_NAMES)}, which bmtk copies "
+                       "into the output folder when a run starts): pass --config with the configuration of the run.")
+
+
+def _resolved(config_path: Path) -> dict:
+    from bmtk.utils.sonata.config import SonataConfig
+
+    try:
+        json.loads(Path(config_path).read_text())
+    except json.JSONDecodeError as err:
+        raise RunDataError(f"{config_path} is not valid JSON: {err.msg} at line {err.lineno}.") from err
+    return dict(SonataConfig.from_json(str(config_path)))
+
+
+def simulated_populations(config: dict) -> list[tuple[str, Path, Path]]:
+    """(population, nodes file, node-types file) of every node population that is not virtual."""
+    found = []
+    for entry in config.get("networks", {}).get("nodes", []):
+        nodes_file, types_file = Path(entry["nodes_file"]), Path(entry["node_types_file"])
+        if not nodes_file.is_file():
+            raise RunDataError(f"nodes file {nodes_file} of the run's configuration not found.")
+        if not types_file.is_file():
+            raise RunDataError(f"node-types file {types_file} of the run's configuration not found.")
+        types = pd.read_csv(types_file, sep=" ")
+        if (types.get("model_type", pd.Series(dtype=str)) == "virtual").all():
+            continue
+        with h5py.File(nodes_file, "r") as h5:
+            found += [(name, nodes_file, types_file) for name in h5.get("nodes", {})]
+    if not found:
+        raise RunDataError("the run's configuration names no simulated (non-virtual) node population.")
+    return found
+
+
+def load_run(output_dir: Path, config_path: Path | None = None) -> Run:
+    """Read the spikes of a finished run and tabulate every simulated cell.
+
+    Parameters
+    ----------
+    output_dir : pathlib.Path
+        The run's output folder (``output/`` for ``config.json``, a perturbation's folder, ...).
+    config_path : pathlib.Path, optional
+        The run's configuration; default: the copy bmtk wrote into ``output_dir``.
+
+    Returns
+    -------
+    Run
+
+    Raises
+    ------
+    RunDataError
+        If a file is missing or the spikes do not belong to the network.
+    """
+    output_dir = Path(output_dir)
+    config_path = find_config(output_dir) if config_path is None else Path(config_path)
+    config = _resolved(config_path)
+    spikes_file = Path(config.get("output", {}).get("spikes_file", output_dir / "spikes.h5"))
+    if not spikes_file.is_absolute():
+        spikes_file = output_dir / spikes_file
+    tstart, tstop = float(config["run"].get("tstart", 0.0)), float(config["run"]["tstop"])
+    cells, spikes = [], []
+    for population, nodes_file, types_file in simulated_populations(config):
+        nodes = read_nodes(nodes_file, types_file, population)
+        fired = read_spikes(spikes_file, population)
+        check_spikes(fired, nodes, population, spikes_file)
+        cells.append(cell_table(fired, nodes, tstart, tstop).assign(population=population))
+        fired = fired[(fired.timestamp_ms > tstart) & (fired.timestamp_ms <= tstop)]
+        spikes.append(fired.merge(nodes[["node_id", "pop_name"]], on="node_id").assign(population=population))
+    cells = pd.concat(cells, ignore_index=True)
+    cells = cells[["population", *[c for c in cells if c != "population"]]]
+    spikes = pd.concat(spikes, ignore_index=True)[["population", "node_id", "pop_name", "timestamp_ms"]]
+    return Run(output_dir.name or str(output_dir), output_dir, spikes_file, config, tstart, tstop, cells, spikes)

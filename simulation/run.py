@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -129,6 +130,16 @@ def _make_missing(config: dict, path: Path, build: bool) -> None:
             raise ConfigError(f"{path}: could not make {file} (see the error above).")
 
 
+def _record_spikes_file(copy: Path, final: Path) -> None:
+    """Point the configuration bmtk copied into the output folder at the completed spikes file."""
+    if copy.is_file():
+        saved = json.loads(copy.read_text())
+        saved.setdefault("output", {})["spikes_file"] = str(final)
+        tmp = copy.with_name(f".{copy.name}.tmp")
+        tmp.write_text(json.dumps(saved, indent=2))
+        os.replace(tmp, copy)
+
+
 def simulate(path: Path, build_missing: bool = True, summary: bool = True) -> Path:
     """Run the simulation of ``path`` on NEST through PointNet; return the spikes file.
 
@@ -148,6 +159,7 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True) -> Pa
           f"{nest.GetKernelStatus('local_num_threads')} threads, dt {config.dt} ms)", flush=True)
     sim.run()
     os.replace(partial, final)
+    _record_spikes_file(Path(config.output_dir) / Path(path).name, final)
     print(f"simulated {config.tstop:g} ms in {time.perf_counter() - loaded:.1f} s; spikes: {final}", flush=True)
     if summary:
         from analysis.rates import print_summary

@@ -1,0 +1,218 @@
+"""Figures of a run: raster, population rates over time, rate and ISI CV distributions, the network picture, and
+the model-versus-data medians. Each function draws one figure, saves it as PNG and returns its path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+from .rates import Run  # noqa: E402
+from .reference import CONDITIONS, choose_reference, load_populations, reference_sample  # noqa: E402
+
+DPI = 100
+COLORS = {"LIF_exc": "tab:red", "PV": "tab:blue", "SST": "tab:green", "VIP": "tab:purple"}
+
+
+def population_order(cells: pd.DataFrame) -> list[str]:
+    """Model populations in the order of ``analysis/populations.csv``, then any others in order of appearance."""
+    known = [p for p in load_populations().index if p in set(cells.pop_name)]
+    return known + [p for p in pd.unique(cells.pop_name) if p not in known]
+
+
+def _color(pop: str, k: int) -> str:
+    return COLORS.get(pop, f"C{k % 10}")
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path = Path(path)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def plot_raster(run: Run, path: Path) -> Path:
+    """Spikes of every cell, cells grouped by population and sorted by x position within it."""
+    order = population_order(run.cells)
+    cells = run.cells.assign(rank_pop=run.cells.pop_name.map({p: k for k, p in enumerate(order)}))
+    sort = ["rank_pop", "x", "node_id"] if "x" in cells else ["rank_pop", "node_id"]
+    cells = cells.sort_values(sort).reset_index(drop=True)
+    row = pd.Series(np.arange(len(cells)), index=pd.MultiIndex.from_frame(cells[["population", "node_id"]]))
+    fig, ax = plt.subplots(figsize=(10, 6))
+    spikes = run.spikes
+    y = row.reindex(pd.MultiIndex.from_frame(spikes[["population", "node_id"]])).to_numpy()
+    for k, pop in enumerate(order):
+        mine = (spikes.pop_name == pop).to_numpy()
+        ax.scatter(spikes.timestamp_ms.to_numpy()[mine] / 1000.0, y[mine], s=0.4, color=_color(pop, k),
+                   rasterized=True, linewidths=0)
+        rows = np.flatnonzero(cells.pop_name == pop)
+        ax.text(1.005, (rows.min() + rows.max()) / 2 / len(cells), pop, transform=ax.transAxes, va="center",
+                color=_color(pop, k))
+        ax.axhline(rows.max() + 0.5, color="0.7", lw=0.5)
+    ax.set_xlim(run.tstart_ms / 1000.0, run.tstop_ms / 1000.0)
+    ax.set_ylim(len(cells), 0)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("cell (by population, then x position)")
+    ax.set_title(f"{run.name}: raster ({len(run.spikes):,} spikes, {len(cells):,} cells)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_population_rates(run: Run, path: Path, bin_ms: float = 10.0) -> Path:
+    """Mean rate per cell (Hz) of each population over time, in bins of ``bin_ms``."""
+    order = population_order(run.cells)
+    edges = np.arange(run.tstart_ms, run.tstop_ms + bin_ms / 2, bin_ms)
+    fig, axes = plt.subplots(len(order), 1, figsize=(10, 1.6 * len(order) + 0.8), sharex=True, squeeze=False)
+    for k, (pop, ax) in enumerate(zip(order, axes[:, 0], strict=True)):
+        n_cells = int((run.cells.pop_name == pop).sum())
+        counts, _ = np.histogram(run.spikes.timestamp_ms[run.spikes.pop_name == pop], edges)
+        rate = counts / n_cells / (bin_ms / 1000.0)
+        ax.plot(edges[:-1] / 1000.0, rate, color=_color(pop, k), lw=0.8, drawstyle="steps-post")
+        ax.set_ylabel(f"{pop}\n(Hz)")
+        ax.set_ylim(bottom=0)
+    axes[-1, 0].set_xlabel("time (s)")
+    axes[0, 0].set_title(f"{run.name}: population rate per cell, {bin_ms:g} ms bins")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _log_bins(*samples: np.ndarray) -> np.ndarray:
+    positive = np.concatenate([s[s > 0] for s in samples if len(s)] or [np.array([0.1, 10.0])])
+    positive = positive if len(positive) else np.array([0.1, 10.0])
+    return np.geomspace(max(positive.min(), 1e-3) / 1.2, positive.max() * 1.2, 25)
+
+
+def plot_rate_distributions(cells: pd.DataFrame, rates: pd.DataFrame, summary: pd.DataFrame, condition: str,
+                            path: Path, title: str = "") -> Path:
+    """Per population: the model's rates beside the data's (``condition``) and the Billeh et al. 2020 model's, on a
+    log axis (equal bins in log rate, each sample normalised to its size, zeros included in the size); the
+    fraction of zero rates is written in each legend."""
+    populations = load_populations()
+    order = population_order(cells)
+    fig, axes = plt.subplots(1, len(order), figsize=(3.4 * len(order), 3.4), squeeze=False)
+    for k, (pop, ax) in enumerate(zip(order, axes[0], strict=True)):
+        samples = [("model", cells.rate_hz[cells.pop_name == pop].to_numpy(float), _color(pop, k))]
+        if pop in populations.index:
+            cls = populations.loc[pop, "cell_class"]
+            ref = choose_reference(summary, cls, condition)
+            if ref is not None:
+                samples.append((f"data, {condition}: {ref.source} {ref.layer}", reference_sample(rates, ref), "k"))
+            peer = rates[(rates.source == "billeh2020") & (rates.cell_class == cls)].gratings_hz.dropna()
+            if len(peer):
+                samples.append(("Billeh 2020 model, gratings", peer.to_numpy(float), "0.6"))
+        bins = _log_bins(*[s for _, s, _ in samples])
+        for label, values, color in samples:
+            zero = float(np.mean(values == 0)) if len(values) else np.nan
+            positive = values[values > 0]
+            ax.hist(positive, bins=bins, weights=np.full(len(positive), 1.0 / max(len(values), 1)),
+                    histtype="step", color=color, lw=1.4, label=f"{label} (n={len(values)}, {zero:.0%} zero)")
+        ax.set_xscale("log")
+        ax.set_xlabel("rate (Hz)")
+        ax.set_title(pop)
+        ax.legend(fontsize=6.5, loc="upper left")
+    axes[0, 0].set_ylabel("fraction of cells / units per bin")
+    fig.suptitle(f"{title}rate distributions (model: cells; data: units)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_isi_cv(cells: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Distribution of the ISI coefficient of variation per population (cells with enough spikes)."""
+    order = population_order(cells)
+    fig, axes = plt.subplots(1, len(order), figsize=(3.2 * len(order), 3.0), squeeze=False, sharex=True)
+    bins = np.linspace(0.0, 2.5, 26)
+    for k, (pop, ax) in enumerate(zip(order, axes[0], strict=True)):
+        cv = cells.isi_cv[cells.pop_name == pop].dropna().to_numpy(float)
+        if len(cv):
+            ax.hist(np.clip(cv, 0, 2.5), bins=bins, color=_color(pop, k), alpha=0.8)
+        else:
+            ax.text(0.5, 0.5, "no cell with\nenough spikes", transform=ax.transAxes, ha="center", va="center")
+        ax.axvline(1.0, color="k", ls="--", lw=0.8, label="Poisson (CV 1)")
+        ax.set_title(f"{pop} (n={len(cv)})")
+        ax.set_xlabel("ISI CV")
+    axes[0, 0].set_ylabel("cells")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"{title}ISI coefficient of variation", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_network(cells: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Cells at their positions (top view x-z and side view x-y, um), coloured by rate (log scale; silent cells
+    grey)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained", gridspec_kw={"width_ratios": [1, 1.9]})
+    if not {"x", "y", "z"} <= set(cells.columns):
+        for ax in axes:
+            ax.text(0.5, 0.5, "the nodes have no positions", transform=ax.transAxes, ha="center")
+        return _save(fig, path)
+    active = cells.rate_hz > 0
+    positive = cells.rate_hz[active]
+    norm = LogNorm(vmin=max(positive.min(), 1e-2), vmax=max(positive.max(), 1.0)) if len(positive) else None
+    for ax, (h, v, vlabel) in zip(axes, [("x", "z", "z (um)"), ("x", "y", "y = -depth (um)")], strict=True):
+        silent = cells[~active]
+        ax.scatter(silent[h], silent[v], s=2, color="0.8", linewidths=0, label=f"silent ({len(silent)})")
+        if norm is not None:
+            mapped = ax.scatter(cells[h][active], cells[v][active], c=positive, s=2, cmap="viridis", norm=norm,
+                                linewidths=0, rasterized=True)
+        ax.set_xlabel("x (um)")
+        ax.set_ylabel(vlabel)
+        ax.set_aspect("equal")
+    axes[0].set_title("top view")
+    axes[1].set_title("side view")
+    axes[0].legend(fontsize=7, loc="upper right", markerscale=4)
+    if norm is not None:
+        fig.colorbar(mapped, ax=axes, label="rate (Hz)", shrink=0.9)
+    fig.suptitle(f"{title}cells at their positions, coloured by rate", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_comparison(comparison: pd.DataFrame, peer: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Median rates with bootstrap intervals: the model, the data under each condition, the Billeh et al. model."""
+    pops = list(pd.unique(comparison.population))
+    conditions = list(CONDITIONS)
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.2 * len(pops)), 4.2))
+    width = 0.8 / (len(conditions) + 2)
+    marks = {"flash": "s", "gratings": "^", "spontaneous": "D"}
+    labelled: set[str] = set()
+
+    def label(text: str) -> str | None:
+        if text in labelled:
+            return None
+        labelled.add(text)
+        return text
+
+    for i, pop in enumerate(pops):
+        rows = comparison[comparison.population == pop]
+        first = rows.iloc[0]
+        ax.errorbar(i - 0.4 + width / 2, first.model_median_hz,
+                    yerr=[[first.model_median_hz - first.model_lo_hz], [first.model_hi_hz - first.model_median_hz]],
+                    fmt="o", color=_color(pop, i), capsize=3, label=f"model {pop}")
+        for j, condition in enumerate(conditions):
+            row = rows[rows.condition == condition]
+            if not len(row) or not np.isfinite(row.data_median_hz.iloc[0]):
+                continue
+            row = row.iloc[0]
+            ax.errorbar(i - 0.4 + width * (j + 1.5), row.data_median_hz,
+                        yerr=[[row.data_median_hz - row.data_lo_hz], [row.data_hi_hz - row.data_median_hz]],
+                        fmt=marks[condition], color="k", capsize=3, mfc="white",
+                        label=label(f"data, {condition}"))
+        prow = peer[peer.population == pop]
+        if len(prow):
+            prow = prow.iloc[0]
+            ax.errorbar(i - 0.4 + width * (len(conditions) + 1.5), prow.model_median_hz,
+                        yerr=[[prow.model_median_hz - prow.model_lo_hz], [prow.model_hi_hz - prow.model_median_hz]],
+                        fmt="P", color="0.5", capsize=3, label=label("Billeh 2020 model, gratings"))
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(pops)), pops)
+    ax.set_ylabel("median rate (Hz), 95% bootstrap interval")
+    ax.set_title(f"{title}model versus data")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,0 +1,223 @@
+"""The model-versus-data report of a run: one self-contained HTML page (figures embedded as PNG).
+
+``python -m analysis report OUTPUT_DIR`` writes ``OUTPUT_DIR/report.html``, the figures as PNG files in
+``OUTPUT_DIR/figures/`` and the comparison table as ``OUTPUT_DIR/comparison.csv``. Each is written under a
+temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from . import figures
+from .compare import N_BOOT, compare_model, compare_peer
+from .rates import Run, load_run, population_summary
+from .reference import (
+    MIN_UNITS,
+    PREFERENCE,
+    condition_of,
+    load_populations,
+    load_rates,
+    load_summary,
+)
+
+TEMPLATE = Path(__file__).resolve().parent / "report.html.j2"
+SMALL_SAMPLE = 10
+PERTURBATION_FIGURES = {"rates.png": "median rate change per population and perturbation",
+                        "rasters.png": "rasters of the baseline and each perturbation"}
+
+
+@dataclass
+class Figure:
+    """A figure of the report: anchor name, caption, base64 PNG."""
+
+    name: str
+    caption: str
+    data: str
+
+
+def _encode(path: Path) -> str:
+    return base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def _fmt(value: float, digits: int = 2) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _interval(mid: float, lo: float, hi: float) -> str:
+    return "n/a" if not np.isfinite(mid) else f"{mid:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def _pct(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else f"{value:.0%}"
+
+
+def comparison_rows(comparison: pd.DataFrame, condition: str | None) -> dict:
+    """The comparison as report rows: (formatted cells, highlighted?)."""
+    columns = ["population", "condition", "reference", "n model", "n data", "model median Hz", "data median Hz",
+               "model / data", "KS log rate (p)", "zero: model", "zero: data"]
+    rows = []
+    for _, r in comparison.iterrows():
+        reference = "none with enough units" if r.source == "none" else f"{r.source} {r.layer}"
+        if r.source != "none" and r.n_data < SMALL_SAMPLE:
+            reference += " (small sample)"
+        ks = "n/a" if not np.isfinite(r.ks_log_rate) else f"{r.ks_log_rate:.2f} ({r.ks_p:.2g})"
+        rows.append(([r.population, r.condition, reference, int(r.n_model), int(r.n_data),
+                      _interval(r.model_median_hz, r.model_lo_hz, r.model_hi_hz),
+                      _interval(r.data_median_hz, r.data_lo_hz, r.data_hi_hz),
+                      _interval(r.ratio, r.ratio_lo, r.ratio_hi), ks, _pct(r.model_zero_frac),
+                      _pct(r.data_zero_frac)], r.condition == condition))
+    return {"columns": columns, "rows": rows}
+
+
+def _population_rows(summary: pd.DataFrame) -> dict:
+    columns = ["population", "cells", "active", "mean Hz", "median Hz", "max Hz", "mean ISI CV", "tuning target Hz",
+               "median / target"]
+    rows = [[pop, int(r.n_cells), _pct(r.frac_active), _fmt(r.mean_rate_hz), _fmt(r.median_rate_hz),
+             _fmt(r.max_rate_hz, 1), _fmt(r.mean_isi_cv), _fmt(r.reference_median_hz), _fmt(r.ratio)]
+            for pop, r in summary.iterrows()]
+    return {"columns": columns, "rows": rows}
+
+
+def find_perturbations(output_dir: Path) -> list[Path]:
+    """Perturbation-suite folders directly inside ``output_dir`` (those holding ``summary.csv`` or ``sweep_*.csv``)."""
+    return sorted(d for d in Path(output_dir).iterdir()
+                  if d.is_dir() and ((d / "summary.csv").is_file() or any(d.glob("sweep_*.csv"))))
+
+
+def perturbation_section(folder: Path) -> list[dict]:
+    """Tables and figures of one perturbation-suite folder (its summary and any sweeps)."""
+    sections = []
+    tables = [(folder / "summary.csv", "current-clamp perturbations", list(PERTURBATION_FIGURES))]
+    tables += [(t, f"dose-response sweep of {t.stem.removeprefix('sweep_')}", [f"{t.stem}.png"])
+               for t in sorted(folder.glob("sweep_*.csv"))]
+    for table_path, title, pictures in tables:
+        if not table_path.is_file():
+            continue
+        table = pd.read_csv(table_path)
+        rows = [[v if isinstance(v, str) else _fmt(float(v)) for v in row] for row in table.itertuples(index=False)]
+        figs = [Figure(f"{folder.name}-{name}", PERTURBATION_FIGURES.get(name, title), _encode(folder / name))
+                for name in pictures if (folder / name).is_file()]
+        sections.append({"title": f"{title} ({table_path})", "table": {"columns": list(table.columns), "rows": rows},
+                         "figures": figs})
+    return sections
+
+
+def _run_info(run: Run, condition: str) -> list[tuple[str, str]]:
+    counts = run.cells.groupby("pop_name", sort=False).size()
+    lgn = run.config.get("lgn_input", {})
+    info = [("output folder", str(run.output_dir)), ("spikes file", str(run.spikes_file)),
+            ("analysis window", f"({run.tstart_ms:g}, {run.tstop_ms:g}] ms"),
+            ("time step", f"{run.config['run'].get('dt', 'n/a')} ms"),
+            ("cells", ", ".join(f"{p} {n:,}" for p, n in counts.items()) + f" (total {len(run.cells):,})"),
+            ("spikes", f"{len(run.spikes):,}"),
+            ("LGN input", ", ".join(f"{k} {v}" for k, v in lgn.items()) or "n/a"),
+            ("compared with", f"{condition} (override with --condition)")]
+    for entry in run.config.get("networks", {}).get("nodes", []):
+        build_info = Path(entry["nodes_file"]).parent / "build_info.json"
+        if build_info.is_file():
+            built = json.loads(build_info.read_text())
+            info.append(("network", ", ".join(f"{k} {built[k]}" for k in ("n_cells", "seed", "rule") if k in built)))
+            break
+    return info
+
+
+def write_report(output_dir: Path, config_path: Path | None = None, condition: str | None = None,
+                 perturbations: list[Path] | None = None, seed: int = 0, command: str = "") -> Path:
+    """Analyse the run in ``output_dir`` and write its report, figures and comparison table.
+
+    Parameters
+    ----------
+    output_dir : pathlib.Path
+        The run's output folder.
+    config_path : pathlib.Path, optional
+        The run's configuration (default: the copy in ``output_dir``).
+    condition : str, optional
+        Stimulus condition of the data to highlight (default: that of the run's LGN input).
+    perturbations : list of pathlib.Path, optional
+        Perturbation-suite folders to include (default: those found in ``output_dir``).
+    seed : int
+        Seed of the bootstrap.
+    command : str
+        The command line, printed in the report.
+
+    Returns
+    -------
+    pathlib.Path
+        The report.
+
+    Raises
+    ------
+    analysis.rates.RunDataError
+        If the run's files are missing or do not belong together.
+    """
+    output_dir = Path(output_dir)
+    run = load_run(output_dir, config_path)
+    condition = condition or condition_of(run.config.get("lgn_input", {}).get("stimulus"))
+    rates, summary = load_rates(), load_summary()
+    comparison = compare_model(run.cells, rates, summary, seed=seed)
+    peer = compare_peer(rates, summary, seed=seed)
+    model_pops = set(load_populations().index)
+    model_cells = run.cells[run.cells.pop_name.isin(model_pops)]
+    title = f"{run.name}: "
+    figures_dir = output_dir / "figures"
+    tmp_dir = Path(tempfile.mkdtemp(prefix=".figures.", dir=output_dir))
+    tmp_dir.chmod(0o755)
+    try:
+        made = [
+            ("raster", "Raster: cells grouped by population, sorted by x position within it.",
+             figures.plot_raster(run, tmp_dir / "raster.png")),
+            ("population-rates", "Population rate per cell over time (10 ms bins).",
+             figures.plot_population_rates(run, tmp_dir / "population_rates.png")),
+            ("comparison", "Median rates with 95% bootstrap intervals: model, data per condition, Billeh et al. 2020.",
+             figures.plot_comparison(comparison, peer, tmp_dir / "comparison.png", title)),
+            ("rate-distributions", f"Rate distributions, model against the {condition} reference and the peer model "
+             "(log axis; zero fractions in the legends).",
+             figures.plot_rate_distributions(model_cells if len(model_cells) else run.cells, rates, summary,
+                                             condition, tmp_dir / "rate_distributions.png", title)),
+            ("isi-cv", "ISI coefficient of variation of cells with at least 4 spikes; 1 is Poisson.",
+             figures.plot_isi_cv(run.cells, tmp_dir / "isi_cv.png", title)),
+            ("network", "The network: cells at their positions coloured by rate.",
+             figures.plot_network(run.cells, tmp_dir / "network.png", title)),
+        ]
+        figs = [Figure(name, caption, _encode(path)) for name, caption, path in made]
+        if figures_dir.exists():
+            shutil.rmtree(figures_dir)
+        os.replace(tmp_dir, figures_dir)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    folders = find_perturbations(output_dir) if perturbations is None else [Path(p) for p in perturbations]
+    notes = [f"{pop}, {cond}: no reference with {MIN_UNITS} or more units."
+             for pop, cond in comparison[comparison.source == "none"][["population", "condition"]].itertuples(
+                 index=False)]
+    page = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
+        TEMPLATE.read_text()).render(
+        title=f"{title}model versus mouse V1", command=command or f"python -m analysis report {output_dir}",
+        config_path=str(config_path or "(copy in the output folder)"), run_info=_run_info(run, condition),
+        population_table=_population_rows(population_summary(run.cells)),
+        condition=condition, n_boot=N_BOOT, tstop_s=f"{(run.tstop_ms - run.tstart_ms) / 1000:g}",
+        resolution_hz=f"{1000.0 / (run.tstop_ms - run.tstart_ms):.2g}",
+        comparison_table=comparison_rows(comparison, condition), peer_table=comparison_rows(peer, None),
+        preference=", ".join(f"{s} {layer}" for s, layer in PREFERENCE), min_units=MIN_UNITS,
+        reference_notes=notes, figures=figs,
+        perturbations=[s for folder in folders for s in perturbation_section(folder)], output_dir=str(output_dir))
+    comparison.to_csv(_tmp(output_dir / "comparison.csv"), index=False, float_format="%.6g")
+    os.replace(_tmp(output_dir / "comparison.csv"), output_dir / "comparison.csv")
+    report = output_dir / "report.html"
+    _tmp(report).write_text(page)
+    os.replace(_tmp(report), report)
+    return report
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
