@@ -30,9 +30,11 @@ network: install
 inputs/lgn_spikes.h5: inputs/lgn_rates.csv inputs/lgn_rates_quantiles.csv config.json | $(STAMP)
 	$(PY) -m inputs spikes --out $@
 
-# The main job: the 3 s simulation of config.json on NEST (output/spikes.h5 and a per-population summary).
+# The main job: the 3 s simulation of config.json on NEST (output/spikes.h5 and a per-population summary),
+# then the model-versus-data report (output/report.html).
 run: network inputs/lgn_spikes.h5
 	$(PY) run_pointnet.py config.json
+	$(PY) -m analysis report output
 
 test: install
 	$(PY) -m pytest

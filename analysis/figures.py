@@ -113,6 +113,8 @@ def plot_rate_distributions(cells: pd.DataFrame, rates: pd.DataFrame, summary: p
             positive = values[values > 0]
             ax.hist(positive, bins=bins, weights=np.full(len(positive), 1.0 / max(len(values), 1)),
                     histtype="step", color=color, lw=1.4, label=f"{label} (n={len(values)}, {zero:.0%} zero)")
+        if not any((values > 0).any() for _, values, _ in samples):
+            ax.text(0.5, 0.5, "no spikes", transform=ax.transAxes, ha="center")
         ax.set_xscale("log")
         ax.set_xlabel("rate (Hz)")
         ax.set_title(pop)
@@ -209,6 +211,9 @@ def plot_comparison(comparison: pd.DataFrame, peer: pd.DataFrame, path: Path, ti
             ax.errorbar(i - 0.4 + width * (len(conditions) + 1.5), prow.model_median_hz,
                         yerr=[[prow.model_median_hz - prow.model_lo_hz], [prow.model_hi_hz - prow.model_median_hz]],
                         fmt="P", color="0.5", capsize=3, label=label("Billeh 2020 model, gratings"))
+    if not pops:
+        ax.text(0.5, 0.5, "no population of the V1 model in this run", transform=ax.transAxes, ha="center")
+        return _save(fig, path)
     ax.set_yscale("log")
     ax.set_xticks(range(len(pops)), pops)
     ax.set_ylabel("median rate (Hz), 95% bootstrap interval")

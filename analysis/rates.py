@@ -260,21 +260,30 @@ CONFIG_NAMES = ("config.json", "run_config.json")
 
 
 def find_config(output_dir: Path) -> Path:
-    """The configuration bmtk copied into a run's output folder (``config.json`` or ``run_config.json``).
+    """The configuration bmtk copied into a run's output folder when the run started.
+
+    bmtk names the copy after the configuration it ran: ``config.json``, ``run_config.json`` (perturbation runs),
+    or any other JSON file of the folder with ``run`` and ``networks`` sections, tried in that order.
 
     Raises
     ------
     RunDataError
-        If the folder holds neither.
+        If the folder holds none.
     """
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         raise RunDataError(f"output folder {output_dir} not found.")
-    for name in CONFIG_NAMES:
-        if (output_dir / name).is_file():
-            return output_dir / name
-    raise RunDataError(f"{output_dir} holds no run configuration ({' or '.join(CONFIG_NAMES)}, which bmtk copies "
-                       "into the output folder when a run starts): pass --config with the configuration of the run.")
+    named = [output_dir / n for n in CONFIG_NAMES]
+    for path in named + sorted(set(output_dir.glob("*.json")) - set(named)):
+        try:
+            content = json.loads(path.read_text()) if path.is_file() else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(content, dict) and {"run", "networks"} <= set(content):
+            return path
+    raise RunDataError(f"{output_dir} holds no run configuration (bmtk copies the configuration it runs, e.g. "
+                       f"{' or '.join(CONFIG_NAMES)}, into the output folder when a run starts): pass --config with "
+                       "the configuration of the run.")
 
 
 def _resolved(config_path: Path) -> dict:

@@ -96,3 +96,64 @@ def tiny_config(tmp_path_factory) -> Path:
     path = root / "config.json"
     path.write_text(json.dumps(config, indent=2))
     return path
+
+
+def run_copy(config_path: Path, out_root: Path, name: str):
+    """Run run_pointnet.py on a copy of ``config_path`` writing to ``out_root/name``, in a fresh process (NEST keeps
+    global state); return the completed process and the output folder."""
+    import json
+    import subprocess
+    import sys
+
+    config = json.loads(config_path.read_text())
+    config["manifest"]["$OUTPUT_DIR"] = str(out_root / name)
+    path = out_root / f"{name}.json"
+    path.write_text(json.dumps(config))
+    result = subprocess.run([sys.executable, str(REPO / "run_pointnet.py"), str(path), "--no-build"],
+                            capture_output=True, text=True, cwd=REPO, timeout=600)
+    return result, out_root / name
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_config, tmp_path_factory):
+    """One finished run of :func:`tiny_config`: (completed process, output folder, folder for more runs)."""
+    tmp = tmp_path_factory.mktemp("runs")
+    result, out = run_copy(tiny_config, tmp, "a")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result, out, tmp
+
+
+def sonata_spikes(path, spikes: dict) -> None:
+    """A SONATA spikes file by hand: ``spikes`` maps population -> (node_ids, timestamps_ms)."""
+    with h5py.File(path, "w") as h5:
+        root = h5.create_group("spikes")
+        for population, (ids, times) in spikes.items():
+            grp = root.create_group(population)
+            grp.attrs["sorting"] = "by_time"
+            grp.create_dataset("node_ids", data=np.asarray(ids, dtype=np.uint64))
+            grp.create_dataset("timestamps", data=np.asarray(times, dtype=float))
+
+
+@pytest.fixture()
+def hand_run(tmp_path):
+    """A run folder by hand: 3 E cells and 2 silent I cells (bmtk NetworkBuilder), a 1 s window, known spikes."""
+    import json
+
+    from bmtk.builder import NetworkBuilder
+
+    net = NetworkBuilder("V1")
+    net.add_nodes(N=3, pop_name="E", model_type="point_process", positions=np.array([[0, -100, 0], [10, -150, 5],
+                                                                                  [20, -200, 10.0]]))
+    net.add_nodes(N=2, pop_name="I", model_type="point_process", positions=np.zeros((2, 3)))
+    net.build()
+    net.save_nodes(output_dir=str(tmp_path / "network"))
+    out = tmp_path / "out"
+    out.mkdir()
+    config = {"run": {"tstart": 0.0, "tstop": 1000.0, "dt": 0.1},
+              "networks": {"nodes": [{"nodes_file": str(tmp_path / "network" / "V1_nodes.h5"),
+                                      "node_types_file": str(tmp_path / "network" / "V1_node_types.csv")}]},
+              "output": {"output_dir": str(out), "spikes_file": str(out / "spikes.h5")}}
+    (out / "config.json").write_text(json.dumps(config))
+    # cell 0: 4 spikes at 100 ms intervals; cell 1: 1 spike; cell 2: 2 spikes, one after tstop; cells 3, 4 silent
+    sonata_spikes(out / "spikes.h5", {"V1": ([0, 1, 0, 2, 0, 0, 2], [100, 150, 200, 250, 300, 400, 1500.0])})
+    return out

@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, TINY_N, TINY_TSTOP_MS
+from conftest import TINY_N, TINY_TSTOP_MS, run_copy
 
 import simulation.run as sim_run
 from analysis.rates import read_nodes
 
 
-def _run(config_path, tmp_path, name):
-    """Run run_pointnet.py in a fresh process (NEST keeps global state) with its own output folder."""
-    config = json.loads(config_path.read_text())
-    config["manifest"]["$OUTPUT_DIR"] = str(tmp_path / name)
-    path = tmp_path / f"{name}.json"
-    path.write_text(json.dumps(config))
-    result = subprocess.run([sys.executable, str(REPO / "run_pointnet.py"), str(path), "--no-build"],
-                            capture_output=True, text=True, cwd=REPO, timeout=600)
-    return result, tmp_path / name
-
-
-@pytest.fixture(scope="module")
-def first_run(tiny_config, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("runs")
-    result, out = _run(tiny_config, tmp, "a")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result, out, tmp
+@pytest.fixture()
+def first_run(tiny_run):
+    return tiny_run
 
 
 def test_run_produces_spikes_for_every_population(first_run, tiny_config):
@@ -46,6 +30,8 @@ def test_run_produces_spikes_for_every_population(first_run, tiny_config):
     spiking = set(nodes.set_index("node_id").loc[np.unique(ids), "pop_name"])
     assert spiking == {"LIF_exc", "PV", "SST", "VIP"}
     assert f"simulated {TINY_TSTOP_MS:g} ms" in result.stdout and "ms simulated" in result.stderr
+    copy = json.loads((out / "a.json").read_text())  # bmtk's copy of the configuration names the final file
+    assert copy["output"]["spikes_file"] == str(out / "spikes.h5")
 
 
 def test_summary_matches_an_independent_count(first_run, tiny_config):
@@ -71,7 +57,7 @@ def test_summary_matches_an_independent_count(first_run, tiny_config):
 
 def test_same_seed_and_threads_give_identical_spikes(first_run, tiny_config):
     _, out, tmp = first_run
-    result, again = _run(tiny_config, tmp, "b")
+    result, again = run_copy(tiny_config, tmp, "b")
     assert result.returncode == 0
     with h5py.File(out / "spikes.h5", "r") as a, h5py.File(again / "spikes.h5", "r") as b:
         for key in ("node_ids", "timestamps"):
@@ -99,7 +85,7 @@ def test_voltage_sample_report(tmp_path, tiny_config):
     config["run"]["tstop"] = 50.0
     path = tmp_path / "v.json"
     path.write_text(json.dumps(config))
-    result, out = _run(path, tmp_path, "v")
+    result, out = run_copy(path, tmp_path, "v")
     assert result.returncode == 0, result.stderr[-2000:]
     with h5py.File(out / "v_report.h5", "r") as h5:
         node_ids = h5["report/V1/mapping/node_ids"][()]

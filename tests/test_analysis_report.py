@@ -1,0 +1,96 @@
+"""The HTML report: every figure present and decodable, the comparison table complete, perturbations included."""
+
+from __future__ import annotations
+
+import base64
+import io
+from html.parser import HTMLParser
+
+import matplotlib.image
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from analysis.__main__ import main
+
+FIGURE_IDS = {"raster", "population-rates", "comparison", "rate-distributions", "isi-cv", "network"}
+
+
+class _Page(HTMLParser):
+    """Figures (id -> decoded image) and table rows of a report."""
+
+    def __init__(self):
+        super().__init__()
+        self.figures, self.rows, self._figure, self._row, self._cell = {}, [], None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "figure":
+            self._figure = attrs["id"]
+        elif tag == "img":
+            head, data = attrs["src"].split(",", 1)
+            assert head == "data:image/png;base64"
+            self.figures[self._figure] = matplotlib.image.imread(io.BytesIO(base64.b64decode(data)), format="png")
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = ""
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._row is not None:
+            self._row.append(self._cell.strip())
+            self._cell = None
+        elif tag == "tr":
+            self.rows.append(self._row)
+            self._row = None
+
+
+def _parse(path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text())
+    return page
+
+
+def _fake_suite(folder):
+    """A perturbation-suite folder as ``python -m perturbations run`` leaves it: summary.csv and rates.png."""
+    folder.mkdir()
+    pd.DataFrame({"perturbation": ["baseline", "PV_excite"], "population": ["PV", "PV"],
+                  "median_rate_hz": [6.0, 30.0]}).to_csv(folder / "summary.csv", index=False)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    fig.savefig(folder / "rates.png")
+    plt.close(fig)
+
+
+def test_report_of_a_nest_run(tiny_run, capsys):
+    _, out, _ = tiny_run
+    _fake_suite(out / "perturbations")
+    assert main(["report", str(out)]) == 0
+    assert f"report: {out / 'report.html'}" in capsys.readouterr().out
+    page = _parse(out / "report.html")
+    assert FIGURE_IDS <= set(page.figures) and "perturbations-rates.png" in page.figures
+    for name, image in page.figures.items():
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100, name
+        assert image[..., :3].std() > 0.01, f"{name} is blank"
+    comparison = [r for r in page.rows if len(r) == 11 and r[1] in ("flash", "gratings", "spontaneous")]
+    populations = {"LIF_exc", "PV", "SST", "VIP"}
+    assert len(comparison) == 4 * 3 + 4  # model x 3 conditions, then the peer under gratings
+    assert {r[0] for r in comparison} == populations
+    assert any(r[0] == "PV_excite" for r in page.rows)  # the perturbation table
+    table = pd.read_csv(out / "comparison.csv")
+    assert set(table.population) == populations and len(table) == 12
+    assert {p.name for p in (out / "figures").iterdir()} == {
+        "raster.png", "population_rates.png", "comparison.png", "rate_distributions.png", "isi_cv.png", "network.png"}
+    assert not list(out.glob(".*tmp*")) and not list(out.glob(".figures*"))
+
+
+def test_report_of_a_run_with_a_silent_population(hand_run):
+    """Populations that are not the V1 model's (E, I here), one of them silent: figures still drawn, no table rows."""
+    assert main(["report", str(hand_run)]) == 0
+    page = _parse(hand_run / "report.html")
+    assert FIGURE_IDS <= set(page.figures)
+    assert not (hand_run / "perturbations").exists()
+    assert any("No perturbation suite found" in line for line in (hand_run / "report.html").read_text().splitlines())
