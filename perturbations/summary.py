@@ -17,9 +17,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from analysis.rates import cell_table, read_spikes, v1_nodes  # noqa: E402
+from analysis.rates import load_run  # noqa: E402
 
 from .configs import BASELINE  # noqa: E402
+from .suite import output_dir  # noqa: E402
 
 SUMMARY_COLUMNS = ("perturbation", "population", "n_cells", "frac_active", "mean_rate_hz", "median_rate_hz",
                    "delta_median_hz", "delta_ci_low", "delta_ci_high")
@@ -27,12 +28,9 @@ COLORS = {"LIF_exc": "#D42A2A", "PV": "#4C7F19", "SST": "#197F7F", "VIP": "#9932
 
 
 def run_cells(config_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The per-cell table (:func:`analysis.rates.cell_table`) and the V1 spikes of one finished run."""
-    from bmtk.simulator import pointnet
-
-    config = pointnet.Config.from_json(str(config_path))
-    spikes = read_spikes(Path(config.output_dir) / "spikes.h5", "V1")
-    return cell_table(spikes, v1_nodes(config), float(config.tstart), float(config.tstop)), spikes
+    """The V1 per-cell table (:func:`analysis.rates.load_run`) and the V1 spikes of one finished run."""
+    run = load_run(output_dir(config_path), config_path)
+    return run.cells[run.cells.population == "V1"], run.spikes[run.spikes.population == "V1"]
 
 
 def median_change(baseline: np.ndarray, perturbed: np.ndarray, seed: int = 0,
