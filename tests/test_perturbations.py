@@ -119,6 +119,17 @@ def test_silenced_population_is_summarised_with_zero_rates(suite):
         ("baseline", "LIF_exc"), "median_rate_hz"]
 
 
+def test_report_of_a_perturbation_run_with_a_silenced_population(suite):
+    """The report reads a perturbation's own folder (bmtk's copy of its configuration) like any run."""
+    from analysis.__main__ import main as analysis_main
+
+    assert analysis_main(["report", str(suite / "LIF_exc_inhibit")]) == 0
+    table = pd.read_csv(suite / "LIF_exc_inhibit" / "comparison.csv").set_index(["population", "condition"])
+    assert table.loc[("LIF_exc", "flash"), "model_median_hz"] == 0
+    assert table.loc[("LIF_exc", "flash"), "model_zero_frac"] == 1.0
+    assert np.isnan(table.loc[("LIF_exc", "flash"), "ks_log_rate"])  # no log rate of a silent population
+
+
 def test_summary_agrees_with_an_independent_count(suite, tiny_config):
     summary = pd.read_csv(suite / "summary.csv").set_index(["perturbation", "population"])
     network = tiny_config.parent / "network"
