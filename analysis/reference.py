@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from build_network.params import load_populations as load_model_populations
 from inputs.rates import qc_mask
 
 HERE = Path(__file__).resolve().parent
@@ -93,8 +94,11 @@ def _read_csv(path: Path, columns: tuple[str, ...], **kwargs) -> pd.DataFrame:
 
 
 def load_populations(path: Path = POPULATIONS_FILE) -> pd.DataFrame:
-    """Model population -> experimental cell class, layer and Billeh et al. 2020 population, indexed by population."""
-    return pd.read_csv(path).set_index("population")
+    """Model population -> experimental cell class and layer (``path``), and the matching Billeh et al. 2020
+    population (``allen_pop_name`` of ``build_network/populations.csv``), indexed by population."""
+    classes = pd.read_csv(path).set_index("population")
+    allen = load_model_populations().set_index("pop_name").allen_pop_name
+    return classes.assign(billeh_pop_name=allen.reindex(classes.index).to_numpy())
 
 
 def assign_classes(units: pd.DataFrame) -> pd.Series:
