@@ -29,6 +29,7 @@ V1_CONNECTIONS_FILE = PARAMS_DIR / "v1_v1_connections.csv"
 LGN_CONNECTIONS_FILE = PARAMS_DIR / "lgn_v1_connections.csv"
 COLUMN_FILE = PARAMS_DIR / "column.json"
 WEIGHT_SCALES_FILE = COMPONENTS_DIR / "weight_scales.json"
+CELL_MODELS_DIR = COMPONENTS_DIR / "point_neuron_models"
 
 
 class ParameterError(ValueError):
@@ -169,7 +170,7 @@ def load_populations(path: Path = POPULATIONS_FILE) -> pd.DataFrame:
             raise _row_fail(path, i, label, "ei", f"{row.ei!r} is not one of 'e', 'i'.")
         if not 0 < row.fraction <= 1:
             raise _row_fail(path, i, label, "fraction", f"{row.fraction} is outside (0, 1].")
-        model_file = COMPONENTS_DIR / "point_neuron_models" / str(row.dynamics_params)
+        model_file = CELL_MODELS_DIR / str(row.dynamics_params)
         if not model_file.is_file():
             raise _row_fail(path, i, label, "dynamics_params", f"no file {model_file}.")
     dup = table.pop_name[table.pop_name.duplicated()]
