@@ -196,6 +196,10 @@ def write_report(output_dir: Path, config_path: Path | None = None, condition: s
         os.replace(tmp_dir, figures_dir)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+    single = output_dir / "neurons" / "v1_fi.png"
+    if single.is_file():
+        figs.append(Figure("v1-fi", "f-I curves of the four V1 cell models alone (python -m neurons gallery --out "
+                           f"{single.parent}).", _encode(single)))
     folders = find_perturbations(output_dir) if perturbations is None else [Path(p) for p in perturbations]
     notes = [f"{pop}, {cond}: no reference with {MIN_UNITS} or more units."
              for pop, cond in comparison[comparison.source == "none"][["population", "condition"]].itertuples(
