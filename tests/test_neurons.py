@@ -149,3 +149,13 @@ def test_current_ranges():
     assert parse_currents("100:0:-50").tolist() == [100.0, 50.0, 0.0]
     with pytest.raises(NeuronError, match="never reaches"):
         parse_currents("0:100:-10")
+
+
+def test_gallery_draws_every_variant_and_the_v1_fi_curves(tmp_path):
+    assert main(["gallery", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "gallery.png").stat().st_size > 50_000 and (tmp_path / "v1_fi.png").is_file()
+    table = pd.read_csv(tmp_path / "v1_fi.csv")
+    assert set(table.model) == {"LIF_exc", "PV", "SST", "VIP"}
+    rheo = json.loads((tmp_path / "v1_fi.rheobase.json").read_text())
+    for name, r in rheo.items():
+        assert r["measured_pa"] == pytest.approx(r["closed_form_pa"], rel=0.002), name
