@@ -29,8 +29,6 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
 
 
 def _stimulus(args: argparse.Namespace) -> Stimulus:
-    if args.input not in INPUTS:
-        raise NeuronError(f"unknown input {args.input!r}; valid inputs are {list(INPUTS)}.")
     return Stimulus(args.input, amp_pa=args.amp, start_ms=args.start, stop_ms=args.stop, offset_pa=args.offset,
                     freq_hz=args.freq, mean_pa=args.mean, std_pa=args.std)
 
@@ -38,7 +36,6 @@ def _stimulus(args: argparse.Namespace) -> Stimulus:
 def _trace(args: argparse.Namespace) -> int:
     model = load_model(args.model, args.params, args.t_ref)
     stim = _stimulus(args)
-    stim.check(args.duration)
     tr = trace(model, stim, args.duration, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

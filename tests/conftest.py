@@ -42,19 +42,10 @@ def small_network(tmp_path_factory) -> Path:
 
 
 def read_nodes(folder: Path, population: str) -> pd.DataFrame:
-    """Node table of ``population``: node_id, node_type_id and the group-0 attributes, with node types joined."""
-    with h5py.File(folder / f"{population}_nodes.h5", "r") as h5:
-        grp = h5[f"nodes/{population}"]
-        table = pd.DataFrame({"node_id": grp["node_id"][()], "node_type_id": grp["node_type_id"][()]})
-        for name, ds in grp["0"].items():
-            values = ds[()]
-            if values.ndim == 2:
-                for k, axis in enumerate("xyz"[: values.shape[1]]):
-                    table[f"{name}_{axis}"] = values[:, k]
-            else:
-                table[name] = values
-    types = pd.read_csv(folder / f"{population}_node_types.csv", sep=" ")
-    return table.merge(types, on="node_type_id", how="left")
+    """Node table of ``population`` in a network folder (:func:`analysis.rates.read_nodes`: positions as x, y, z)."""
+    from analysis.rates import read_nodes as read_population
+
+    return read_population(folder / f"{population}_nodes.h5", folder / f"{population}_node_types.csv", population)
 
 
 def read_edges(folder: Path, source: str, target: str) -> pd.DataFrame:

@@ -36,20 +36,20 @@ def test_population_counts_and_fractions(small_network, spec):
 def test_node_attributes_and_positions_inside_column(small_network, spec):
     nodes = read_nodes(small_network, "V1")
     for column in ("pop_name", "ei", "model_type", "model_template", "dynamics_params",
-                   "positions_x", "positions_y", "positions_z"):
+                   "x", "y", "z"):
         assert column in nodes and nodes[column].notna().all(), column
     ei = dict(zip(spec.populations.pop_name, spec.populations.ei, strict=True))
     assert (nodes.ei == nodes.pop_name.map(ei)).all()
     assert set(nodes.model_template) == {"nest:iaf_psc_delta"}
     radius = spec.column.radius_um(SMALL_N)
-    assert np.hypot(nodes.positions_x, nodes.positions_z).max() <= radius
-    depth = -nodes.positions_y
+    assert np.hypot(nodes.x, nodes.z).max() <= radius
+    depth = -nodes.y
     assert depth.between(spec.column.depth_min_um, spec.column.depth_max_um).all()
     # the column keeps the density it was built for
     volume_mm3 = np.pi * radius**2 * spec.column.thickness_um * 1e-9
     assert SMALL_N / volume_mm3 == pytest.approx(spec.column.density_per_mm3)
     # uniform in the disc: the fraction within half the radius is 1/4
-    inner = (np.hypot(nodes.positions_x, nodes.positions_z) < radius / 2).sum()
+    inner = (np.hypot(nodes.x, nodes.z) < radius / 2).sum()
     assert stats.binomtest(int(inner), SMALL_N, 0.25).pvalue > 0.001
 
 
@@ -75,7 +75,7 @@ def test_v1_connection_probability_by_distance(pair, small_network, spec, v1_edg
     nodes = read_nodes(small_network, "V1")
     src = nodes[nodes.pop_name == row.source]
     trg = nodes[nodes.pop_name == row.target]
-    xyz = ["positions_x", "positions_y", "positions_z"]
+    xyz = ["x", "y", "z"]
     r = cdist(src[xyz].to_numpy(), trg[xyz].to_numpy())
     valid = src.node_id.to_numpy()[:, None] != trg.node_id.to_numpy()[None, :]
     edges = v1_edges[(v1_edges.source_query == f"pop_name=='{row.source}'")
@@ -137,7 +137,7 @@ def test_lgn_edges(small_network, spec):
     assert edges.nsyns.between(row.nsyn_min, row.nsyn_max).all()
     assert set(edges.nsyns) == set(range(int(row.nsyn_min), int(row.nsyn_max) + 1))
     assert not edges.duplicated(["source_node_id", "target_node_id"]).any()
-    target_xy = convert_to_2d(v1.loc[edges.target_node_id, ["positions_x", "positions_y", "positions_z"]],
+    target_xy = convert_to_2d(v1.loc[edges.target_node_id, ["x", "y", "z"]],
                               spec.column.deg_per_um_x, spec.column.deg_per_um_z)
     source_xy = lgn.loc[edges.source_node_id, ["x", "y"]].to_numpy()
     assert np.hypot(*(source_xy - target_xy).T).max() <= row.d_max_deg

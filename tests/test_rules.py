@@ -53,7 +53,7 @@ def test_v1_edge_counts_agree_with_rule_on_both_paths(both_paths, spec):
     """Per edge type, each path's edge count lies in the 99% (family-wise) interval of the rule's expectation,
     and the two paths' counts differ by no more than their sampling noise allows."""
     nodes = read_nodes(both_paths[0], "V1")
-    xyz = ["positions_x", "positions_y", "positions_z"]
+    xyz = ["x", "y", "z"]
     edges = [read_edges(p, "V1", "V1") for p in both_paths]
     z = stats.norm.ppf(1 - FAMILY_ALPHA / (2 * 3 * 16))
     for row in spec.v1_connections.itertuples():
