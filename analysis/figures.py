@@ -221,3 +221,57 @@ def plot_comparison(comparison: pd.DataFrame, peer: pd.DataFrame, path: Path, ti
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _log_pdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Density of positive integers in logarithmic bins (centres, density)."""
+    edges = np.unique(np.floor(np.logspace(0, np.log10(values.max() + 1), 30)))
+    hist, edges = np.histogram(values, bins=np.append(edges, edges[-1] + 1))
+    widths = np.diff(edges)
+    keep = hist > 0
+    return np.sqrt(edges[:-1] * edges[1:])[keep], (hist / widths / len(values))[keep]
+
+
+def plot_avalanches(spikes_file: Path, result: dict, path: Path, population: str | None = None) -> Path | None:
+    """Avalanche size and duration distributions with their power-law fits, and <S>(T) with the crackling check.
+
+    ``result`` is the :func:`analysis.criticality.analyse_spikes` result of the same file (its bin is reused).
+    Returns None (and draws nothing) when the result has no avalanche fits.
+    """
+    from .criticality import bin_activity, find_avalanches, read_spike_times
+
+    if result.get("size_alpha") is None or result.get("bin_ms") is None:
+        return None
+    times, _ = read_spike_times(spikes_file, population)
+    aval = find_avalanches(bin_activity(times, result["bin_ms"]))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for ax, values, fit, label in ((axes[0], aval.sizes, result["size_fit"], "size S (spikes)"),
+                                   (axes[1], aval.durations, result["duration_fit"], "duration T (bins)")):
+        x, pdf = _log_pdf(values)
+        ax.loglog(x, pdf, "o", ms=4, color="0.3", label=f"{len(values):,} avalanches")
+        if fit.get("alpha") is not None:
+            xmin = fit["xmin"]
+            xs = np.logspace(np.log10(xmin), np.log10(values.max()), 20)
+            tail = (values >= xmin).mean()
+            ax.loglog(xs, tail * (fit["alpha"] - 1) / xmin * (xs / xmin) ** -fit["alpha"], "-", color="tab:red",
+                      label=f"power law, alpha {fit['alpha']:.2f} (x >= {xmin:g})")
+        ax.set_xlabel(label)
+        ax.set_ylabel("probability density")
+        ax.legend(fontsize=8)
+    durations, counts = np.unique(aval.durations, return_counts=True)
+    mean_size = np.array([aval.sizes[aval.durations == d].mean() for d in durations])
+    axes[2].loglog(durations, mean_size, "o", ms=4, color="0.3", label="<S>(T)")
+    crack = result.get("crackling") or {}
+    for key, style, name in (("gamma_fit", "-", "fit"), ("gamma_predicted", "--", "(tau_t-1)/(tau_s-1)")):
+        gamma = crack.get(key)
+        if gamma is not None:
+            axes[2].loglog(durations, mean_size[0] * (durations / durations[0]) ** gamma, style,
+                           label=f"{name}: {gamma:.2f}")
+    axes[2].set_xlabel("duration T (bins)")
+    axes[2].set_ylabel("mean size <S> (spikes)")
+    axes[2].legend(fontsize=8)
+    m = result.get("branching_ratio_mr")
+    fig.suptitle(f"avalanches at {result['bin_ms']:.3g} ms bins: m_MR {m if m is None else round(m, 3)}, "
+                 f"regime {result['regime']}")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -200,9 +200,11 @@ def v1_nodes(config: dict) -> pd.DataFrame:
 
 
 def run_summary(config: dict, spikes_file: Path) -> pd.DataFrame:
-    """:func:`population_summary` of the V1 cells of a run described by a bmtk configuration."""
+    """:func:`population_summary` of the simulated cells of a run described by a bmtk configuration."""
     tstart, tstop = float(config["run"].get("tstart", 0.0)), float(config["run"]["tstop"])
-    return population_summary(cell_table(read_spikes(spikes_file, "V1"), v1_nodes(config), tstart, tstop))
+    tables = [cell_table(read_spikes(spikes_file, population), read_nodes(nodes_file, types_file, population),
+                         tstart, tstop) for population, nodes_file, types_file in simulated_populations(config)]
+    return population_summary(pd.concat(tables, ignore_index=True))
 
 
 def format_summary(summary: pd.DataFrame) -> str:
@@ -219,7 +221,7 @@ def print_summary(config: dict, spikes_file: Path) -> pd.DataFrame:
     """Print the run's summary and write it beside the spikes as ``rates_summary.csv``."""
     summary = run_summary(config, spikes_file)
     summary.to_csv(Path(spikes_file).with_name("rates_summary.csv"))
-    print("V1 populations (reference: the tuning target, median spontaneous rate of the labelled L2/3 units of "
+    print("Populations (reference: the V1 tuning target, median spontaneous rate of the labelled L2/3 units of "
           "the Allen Neuropixels data):")
     print(format_summary(summary))
     return summary

@@ -285,7 +285,7 @@ def build_network(out_dir: Path, n_cells: int | None = None, seed: int = 0, spec
                 net.save(output_dir=str(tmp))
         info = _build_info(spec, tmp, n_cells, seed, rule, sizes)
         (tmp / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
-        _swap_into_place(tmp, out_dir)
+        swap_into_place(tmp, out_dir)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -306,7 +306,8 @@ def _build_info(spec: ModelSpec, folder: Path, n_cells: int, seed: int, rule: st
             "bmtk_version": bmtk.__version__, "files": list(NETWORK_FILES)}
 
 
-def _swap_into_place(tmp: Path, out_dir: Path) -> None:
+def swap_into_place(tmp: Path, out_dir: Path) -> None:
+    """Move the completed folder ``tmp`` to ``out_dir``, replacing (and then deleting) a previous ``out_dir``."""
     old = None
     if out_dir.exists():
         old = out_dir.with_name(f".{out_dir.name}.old-{tmp.name}")

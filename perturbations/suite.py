@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from tqdm import tqdm
-
-REPO = Path(__file__).resolve().parents[1]
+from simulation.parallel import REPO, run_command, run_parallel
 
 
 def output_dir(config_path: Path) -> Path:
@@ -45,14 +40,11 @@ def run_one(config_path: str, n_thread: int) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     threaded = out / "run_config.json"
     threaded.write_text(json.dumps(config, indent=2))
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, str(REPO / "run_pointnet.py"), str(threaded), "--no-build"],
-                            capture_output=True, text=True, cwd=REPO)
-    (out / "run.log").write_text(result.stdout + result.stderr)
-    if result.returncode == 0:
+    record = run_command(config_path.stem, [str(REPO / "run_pointnet.py"), str(threaded), "--no-build"],
+                         str(out / "run.log"))
+    if record["returncode"] == 0:
         (out / "request.json").write_text(config_path.read_text())
-    return {"name": config_path.stem, "returncode": result.returncode, "wall_s": time.perf_counter() - start,
-            "log": str(out / "run.log")}
+    return record
 
 
 def run_suite(configs: dict[str, Path], workers: int = 1, scheduler: str | None = None, force: bool = False,
@@ -83,35 +75,12 @@ def run_suite(configs: dict[str, Path], workers: int = 1, scheduler: str | None 
     RuntimeError
         If a run failed (its log is named); the other runs still complete and are kept.
     """
-    from dask.distributed import Client, LocalCluster, as_completed
-
     todo = {name: path for name, path in configs.items() if force or not is_finished(path)}
     for name in configs.keys() - todo.keys():
         print(f"{name}: finished earlier, skipped (--force reruns it)", flush=True)
-    if not todo:
-        return []
     if scheduler is None:
         n_thread = n_thread or max(1, (os.cpu_count() or 1) // workers)
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
     else:
         n_thread = n_thread or 1
-        cluster, client = None, Client(scheduler, timeout="10s")
-    records = []
-    try:
-        futures = [client.submit(run_one, str(path), n_thread, key=f"run-{name}", pure=False)
-                   for name, path in todo.items()]
-        with tqdm(total=len(futures), desc="runs", unit="run") as bar:
-            for future in as_completed(futures):
-                record = future.result()
-                records.append(record)
-                bar.set_postfix_str(f"{record['name']} {record['wall_s']:.0f} s")
-                bar.update(1)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    failed = [r for r in records if r["returncode"] != 0]
-    if failed:
-        raise RuntimeError("run(s) failed: " + "; ".join(f"{r['name']} (see {r['log']})" for r in failed))
-    return records
+    return run_parallel({name: (run_one, (str(path), n_thread)) for name, path in todo.items()}, workers=workers,
+                        scheduler=scheduler)

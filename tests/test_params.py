@@ -141,7 +141,7 @@ def test_interrupted_build_leaves_previous_network(tmp_path, monkeypatch, spec):
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("build_network.build._swap_into_place", crash)
+    monkeypatch.setattr("build_network.build.swap_into_place", crash)
     with pytest.raises(KeyboardInterrupt):
         build_network(out, n_cells=600, seed=2, spec=spec, force=True, progress=False)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

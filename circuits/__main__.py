@@ -1,0 +1,133 @@
+"""Command line: ``python -m circuits {run,sweep,tune} ...`` (see ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from analysis.rates import RunDataError
+from simulation.config import ConfigError
+
+from .params import PARAMS_FILE, TOPOLOGIES, CircuitError, make_spec
+
+
+def _spec(args: argparse.Namespace, weight_scale: float = 1.0):
+    return make_spec(args.topology, n_cells=args.n, weight_scale=weight_scale, seed=args.seed,
+                     p_connect=args.p_connect, exc_weight_nS=args.exc_weight_ns, inh_weight_nS=args.inh_weight_ns,
+                     tstop_ms=args.tstop_ms, params_file=args.params)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .run import run_circuit
+
+    result = run_circuit(_spec(args, args.weight_scale), args.out, force=args.force, figures=not args.no_figures,
+                         n_thread=args.threads, bin_ms=args.bin_ms)
+    crit = result["criticality"]
+    rates = ", ".join(f"{k} {v:.2f} Hz" for k, v in result["mean_rate_hz"].items())
+    m = crit["branching_ratio_mr"]
+    alpha = crit["size_alpha"]
+    print(f"{args.topology} circuit, {args.n or 'default'} cells, weight scale {args.weight_scale:g}: {rates}; "
+          f"m_MR {'n/a' if m is None else f'{m:.3f}'} per {crit['bin_ms'] or float('nan'):.3g} ms bin, "
+          f"size alpha {'n/a' if alpha is None else f'{alpha:.2f}'}: {crit['regime']}")
+    print(f"wrote {Path(args.out) / 'result.json'}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .figures import plot_sweep
+    from .sweep import sweep
+
+    if args.scales is None:
+        lo, hi, k = args.range
+        if int(k) < 2 or hi <= lo:
+            raise CircuitError(f"--range LO HI K needs HI > LO and K >= 2, got {args.range}.")
+        scales = [round(lo + (hi - lo) * i / (int(k) - 1), 4) for i in range(int(k))]
+    else:
+        scales = args.scales
+    table = sweep(_spec(args), scales, args.out, workers=args.workers, scheduler=args.scheduler, bin_ms=args.bin_ms)
+    plot_sweep(table, Path(args.out) / "sweep.png")
+    print(table.drop(columns="out_dir").to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"wrote {Path(args.out) / 'sweep.csv'} and {Path(args.out) / 'sweep.png'}")
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from .figures import plot_sweep
+    from .sweep import collect, tune
+
+    spec = _spec(args)
+    result = tune(spec, args.out, target_m=args.target_m, tolerance=args.tolerance, workers=args.workers,
+                  scheduler=args.scheduler, bin_ms=args.bin_ms, max_rounds=args.max_rounds)
+    plot_sweep(collect(args.out, spec, args.bin_ms), Path(args.out) / "sweep.png", target_m=args.target_m)
+    status = "converged" if result["converged"] else "did NOT converge"
+    print(f"{status}: weight scale {result['weight_scale']:g} gives m_MR {result['branching_ratio_mr']:.4f} "
+          f"(target {args.target_m} +- {args.tolerance}), {result['mean_rate_hz']:.2f} Hz, {result['regime']}; "
+          f"{result['evaluations']} runs")
+    print(f"wrote {Path(args.out) / 'tune.json'} and {Path(args.out) / 'sweep.png'}")
+    return 0 if result["converged"] else 1
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _circuit_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--topology", required=True, help=f"one of {', '.join(TOPOLOGIES)}")
+    p.add_argument("--n", type=_positive_int, help="number of neurons (default: circuit.json's n_cells)")
+    p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
+    p.add_argument("--p-connect", type=float, help="every connection probability, in [0, 1]")
+    p.add_argument("--exc-weight-ns", type=float, help="excitatory conductance per spike (nS)")
+    p.add_argument("--inh-weight-ns", type=float, help="inhibitory conductance per spike (nS)")
+    p.add_argument("--tstop-ms", type=float, help="simulated time (ms)")
+    p.add_argument("--bin-ms", type=float, help="analysis bin (ms; default: the mean inter-event interval)")
+    p.add_argument("--params", type=Path, default=PARAMS_FILE, help="parameter file (default circuits/circuit.json)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+
+
+def _parallel_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=_positive_int, default=2, help="local Dask processes (default 2)")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler (e.g. tcp://host:8786)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m circuits",
+                                     description="Conductance-based E/I circuits on NEST: run, sweep, tune.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="build, simulate and analyse one circuit (DIR/result.json)")
+    _circuit_options(run)
+    run.add_argument("--weight-scale", type=float, default=1.0, help="scale of the excitatory weights (default 1)")
+    run.add_argument("--threads", type=_positive_int, default=1, help="NEST threads (default 1)")
+    run.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    run.add_argument("--no-figures", action="store_true", help="skip the network, raster and avalanche figures")
+    run.set_defaults(run=_run)
+    sw = sub.add_parser("sweep", help="run the circuit over weight scales in parallel (DIR/sweep.csv, sweep.png)")
+    _circuit_options(sw)
+    group = sw.add_mutually_exclusive_group(required=True)
+    group.add_argument("--scales", type=float, nargs="+", help="weight scales to run")
+    group.add_argument("--range", type=float, nargs=3, metavar=("LO", "HI", "K"), help="K scales from LO to HI")
+    _parallel_options(sw)
+    sw.set_defaults(run=_sweep)
+    tn = sub.add_parser("tune", help="find the weight scale that gives a target branching ratio (DIR/tune.json)")
+    _circuit_options(tn)
+    tn.add_argument("--target-m", type=float, default=1.0, help="target branching ratio per bin (default 1.0)")
+    tn.add_argument("--tolerance", type=float, default=0.02, help="accepted |m - target| (default 0.02)")
+    tn.add_argument("--max-rounds", type=_positive_int, default=4, help="refinement rounds (default 4)")
+    _parallel_options(tn)
+    tn.set_defaults(run=_tune)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (CircuitError, ConfigError, RunDataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Running independent tasks in parallel on Dask: a local cluster of processes, or an existing scheduler.
+
+Used by the perturbation suite and the circuits' sweeps. Each task is a module-level function returning a record
+dict with at least ``name``, ``returncode`` and ``log``; NEST holds global state, so tasks run their simulations in
+fresh processes (see :func:`run_command`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tqdm import tqdm
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_command(name: str, argv: list[str], log: str) -> dict:
+    """Run ``python argv...`` in a fresh process from the repository; its output goes to ``log``.
+
+    Returns
+    -------
+    dict
+        ``name``, ``returncode``, ``wall_s`` and ``log``.
+    """
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=REPO)
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    Path(log).write_text(result.stdout + result.stderr)
+    return {"name": name, "returncode": result.returncode, "wall_s": time.perf_counter() - start, "log": str(log)}
+
+
+def run_parallel(tasks: dict[str, tuple[Callable, tuple]], workers: int = 1, scheduler: str | None = None,
+                 desc: str = "runs") -> list[dict]:
+    """Run ``fn(*args)`` for every task on Dask, with a progress bar; return their records.
+
+    Parameters
+    ----------
+    tasks : dict of str to (callable, tuple)
+        Task name -> function and arguments.
+    workers : int
+        Processes of the local Dask cluster (ignored with ``scheduler``).
+    scheduler : str, optional
+        Address of an existing Dask scheduler (e.g. ``tcp://10.0.0.5:8786``).
+    desc : str
+        Progress bar label.
+
+    Raises
+    ------
+    RuntimeError
+        If a task's record has a non-zero ``returncode`` (its log is named); the other tasks still complete.
+    """
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    if not tasks:
+        return []
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        cluster, client = None, Client(scheduler, timeout="10s")
+    records = []
+    try:
+        futures = [client.submit(fn, *args, key=f"{desc}-{name}", pure=False) for name, (fn, args) in tasks.items()]
+        with tqdm(total=len(futures), desc=desc, unit="run") as bar:
+            for future in as_completed(futures):
+                record = future.result()
+                records.append(record)
+                bar.set_postfix_str(f"{record['name']} {record.get('wall_s', 0):.0f} s")
+                bar.update(1)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    failed = [r for r in records if r["returncode"] != 0]
+    if failed:
+        raise RuntimeError("run(s) failed: " + "; ".join(f"{r['name']} (see {r['log']})" for r in failed))
+    return records
