@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis {report,reference,tune} ...`` (see ``--help``)."""
+"""Command line: ``python -m analysis {report,reference,tune,criticality} ...`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 
 from build_network.params import WEIGHT_SCALES_FILE, ParameterError, load_populations, load_weight_scales
 
+from .criticality import CriticalityError
 from .rates import RunDataError, format_summary
 from .reference import CONDITIONS, SUMMARY_FILE, ReferenceDataError, write_reference
 from .report import write_report
@@ -63,6 +64,22 @@ def _tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _criticality(args: argparse.Namespace) -> int:
+    from .criticality import analyse_spikes
+
+    result = analyse_spikes(args.spikes, population=args.population, bin_ms=args.bin_ms)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(out)
+    shown = {k: result[k] for k in ("n_spikes", "bin_ms", "n_avalanches", "branching_ratio_mr",
+                                    "branching_ratio_naive", "size_alpha", "duration_alpha", "regime")}
+    print(json.dumps(shown))
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis", description="Analysis of PointNet runs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,12 +110,20 @@ def main(argv: list[str] | None = None) -> int:
     tune_p.add_argument("--workdir", type=Path, default=Path("output/tuning"))
     tune_p.add_argument("--out", type=Path, default=WEIGHT_SCALES_FILE)
     tune_p.set_defaults(run=_tune)
+    crit_p = sub.add_parser("criticality", help="avalanches, power-law fits and branching ratios of a spikes file")
+    crit_p.add_argument("spikes", type=Path, metavar="SPIKES.h5", help="a SONATA spikes file")
+    crit_p.add_argument("--population", help="the population to analyse (default: all in the file, pooled)")
+    crit_p.add_argument("--bin-ms", type=float,
+                        help="bin width (ms) of the avalanches and of the branching ratio (default: the mean "
+                             "inter-event interval of the pooled spikes)")
+    crit_p.add_argument("--out", type=Path, required=True, metavar="FILE.json")
+    crit_p.set_defaults(run=_criticality)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     args.argv = argv
     try:
         return args.run(args)
-    except (ParameterError, RunDataError, ReferenceDataError) as err:
+    except (ParameterError, RunDataError, ReferenceDataError, CriticalityError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

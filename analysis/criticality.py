@@ -310,13 +310,16 @@ def classify(result: dict) -> str:
     """The regime of an analysed spike train.
 
     - ``insufficient data``: fewer than MIN_SPIKES spikes, or no MR estimate;
-    - ``super-critical``: m_MR > 1 + CRITICAL_TOLERANCE (activity grows), or tonic firing: the activity hardly
-      ever falls silent (fewer than TONIC_EMPTY_FRACTION of the bins empty, where independent firing at bins of
-      the mean inter-event interval leaves e^-1 = 37% empty) or gives fewer than MIN_AVALANCHES avalanches;
-    - ``sub-critical``: m_MR < 1 - CRITICAL_TOLERANCE;
-    - otherwise m_MR is within CRITICAL_TOLERANCE of 1 and the avalanche sizes decide: ``near-critical`` if their
-      power-law exponent is within ALPHA_TOLERANCE of the critical 1.5, ``sub-critical`` if steeper (avalanches
-      die out too soon), ``super-critical`` if flatter.
+    - ``super-critical``: m_MR > 1 + CRITICAL_TOLERANCE (activity grows);
+    - ``sub-critical``: m_MR < 1 - CRITICAL_TOLERANCE (activity decays);
+    - otherwise m_MR is within CRITICAL_TOLERANCE of 1, and:
+
+      - ``super-critical`` if the firing is tonic: the activity hardly ever falls silent (fewer than
+        TONIC_EMPTY_FRACTION of the bins empty, where independent firing at bins of the mean inter-event interval
+        leaves e^-1 = 37% empty) or gives fewer than MIN_AVALANCHES avalanches;
+      - else the avalanche sizes decide: ``near-critical`` if their power-law exponent is within ALPHA_TOLERANCE
+        of the critical 1.5, ``sub-critical`` if steeper (avalanches die out too soon), ``super-critical`` if
+        flatter.
 
     m is per bin of the analysis, so the regime depends on the bin: m = exp(-bin / tau) for an autocorrelation
     time tau, and a bin much shorter than tau gives m near 1 (hence the avalanche check).
@@ -327,11 +330,11 @@ def classify(result: dict) -> str:
         return "insufficient data"
     if m > 1.0 + CRITICAL_TOLERANCE:
         return "super-critical"
+    if m < 1.0 - CRITICAL_TOLERANCE:
+        return "sub-critical"
     if (result.get("fraction_empty_bins", 1.0) < TONIC_EMPTY_FRACTION
             or result.get("n_avalanches", 0) < MIN_AVALANCHES):
         return "super-critical"
-    if m < 1.0 - CRITICAL_TOLERANCE:
-        return "sub-critical"
     alpha = result.get("size_alpha")
     if alpha is None or not np.isfinite(alpha):
         return "insufficient data"

@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import figures
 from .compare import N_BOOT, compare_model, compare_peer
+from .criticality import analyse_spikes
 from .rates import Run, load_run, population_summary
 from .reference import (
     MIN_UNITS,
@@ -113,6 +114,33 @@ def perturbation_section(folder: Path) -> list[dict]:
     return sections
 
 
+CRITICALITY_COLUMNS = {"run": "run", "n_spikes": "spikes", "bin_ms": "bin (ms)", "n_avalanches": "avalanches",
+                       "branching_ratio_mr": "m MR", "branching_ratio_naive": "m naive", "tau_ms": "tau (ms)",
+                       "size_alpha": "size alpha", "duration_alpha": "duration alpha",
+                       "llr_lognormal": "LLR vs lognormal", "p_lognormal": "p", "regime": "regime"}
+
+
+def criticality_table(results: dict[str, dict]) -> pd.DataFrame:
+    """One row per run of its :func:`analysis.criticality.analyse_spikes` result (columns of CRITICALITY_COLUMNS)."""
+    rows = [{"run": name, **{k: result.get(k) for k in CRITICALITY_COLUMNS if k != "run"}}
+            for name, result in results.items()]
+    return pd.DataFrame(rows, columns=list(CRITICALITY_COLUMNS))
+
+
+def _cell(value) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or pd.isna(value):
+        return ""
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) >= 10 else _fmt(float(value), 3)
+
+
+def perturbation_runs(folders: list[Path]) -> dict[str, Path]:
+    """The spikes files of the finished runs of perturbation-suite folders, named folder/run."""
+    return {f"{folder.name}/{spikes.parent.name}": spikes for folder in folders
+            for spikes in sorted(folder.glob("*/spikes.h5"))}
+
+
 def _run_info(run: Run, condition: str) -> list[tuple[str, str]]:
     counts = run.cells.groupby("pop_name", sort=False).size()
     lgn = run.config.get("lgn_input", {})
@@ -201,6 +229,15 @@ def write_report(output_dir: Path, config_path: Path | None = None, condition: s
         figs.append(Figure("v1-fi", "f-I curves of the four V1 cell models alone (python -m neurons gallery --out "
                            f"{single.parent}).", _encode(single)))
     folders = find_perturbations(output_dir) if perturbations is None else [Path(p) for p in perturbations]
+    baseline = analyse_spikes(run.spikes_file)
+    criticality = criticality_table({f"{run.name} (baseline)": baseline,
+                                     **{name: analyse_spikes(f) for name, f in perturbation_runs(folders).items()}})
+    avalanches = figures.plot_avalanches(run.spikes_file, baseline, output_dir / "figures" / "avalanches.png")
+    if avalanches is not None:
+        figs.append(Figure("avalanches", "Neuronal avalanches of the baseline (all simulated cells pooled, bins of the "
+                           "mean inter-event interval): size and duration distributions with their power-law fits, "
+                           "and mean size against duration with the crackling-noise prediction.",
+                           _encode(avalanches)))
     notes = [f"{pop}, {cond}: no reference with {MIN_UNITS} or more units."
              for pop, cond in comparison[comparison.source == "none"][["population", "condition"]].itertuples(
                  index=False)]
@@ -214,7 +251,11 @@ def write_report(output_dir: Path, config_path: Path | None = None, condition: s
         comparison_table=comparison_rows(comparison, condition), peer_table=comparison_rows(peer, None),
         preference=", ".join(f"{s} {layer}" for s, layer in PREFERENCE), min_units=MIN_UNITS,
         reference_notes=notes, figures=figs,
-        perturbations=[s for folder in folders for s in perturbation_section(folder)], output_dir=str(output_dir))
+        perturbations=[s for folder in folders for s in perturbation_section(folder)], output_dir=str(output_dir),
+        criticality_table={"columns": list(CRITICALITY_COLUMNS.values()),
+                           "rows": [[_cell(v) for v in row] for row in criticality.itertuples(index=False)]})
+    criticality.to_csv(_tmp(output_dir / "criticality.csv"), index=False, float_format="%.6g")
+    os.replace(_tmp(output_dir / "criticality.csv"), output_dir / "criticality.csv")
     comparison.to_csv(_tmp(output_dir / "comparison.csv"), index=False, float_format="%.6g")
     os.replace(_tmp(output_dir / "comparison.csv"), output_dir / "comparison.csv")
     report = output_dir / "report.html"
