@@ -365,13 +365,16 @@ def analyse_times(times_ms: np.ndarray, bin_ms: float | None = None, tstart_ms: 
         ``n_avalanches``, ``tau_ms``, the full size and duration fits, the crackling check); non-finite numbers
         are None so the dict is valid JSON.
     """
+    if bin_ms is not None and not bin_ms > 0:
+        raise CriticalityError(f"--bin-ms must be > 0 ms, got {bin_ms}.")
     times_ms = np.sort(np.asarray(times_ms, dtype=float))
     result: dict = dict.fromkeys(KEYS)
-    result.update(n_spikes=int(len(times_ms)), bin_ms=None, bin_source="--bin-ms" if bin_ms else "mean IEI")
+    result.update(n_spikes=int(len(times_ms)), bin_ms=None,
+                  bin_source="mean IEI" if bin_ms is None else "--bin-ms")
     if len(times_ms) < 2:
         result["regime"] = "insufficient data"
         return _finite(result)
-    bin_ms = float(bin_ms) if bin_ms else default_bin_ms(times_ms)
+    bin_ms = default_bin_ms(times_ms) if bin_ms is None else float(bin_ms)
     counts = bin_activity(times_ms, bin_ms, tstart_ms, tstop_ms)
     aval = find_avalanches(counts)
     result.update(bin_ms=bin_ms, n_bins=int(len(counts)), fraction_empty_bins=float(np.mean(counts == 0)),

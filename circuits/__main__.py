@@ -13,6 +13,8 @@ from .params import PARAMS_FILE, TOPOLOGIES, CircuitError, make_spec
 
 
 def _spec(args: argparse.Namespace, weight_scale: float = 1.0):
+    if args.bin_ms is not None and not args.bin_ms > 0:
+        raise CircuitError(f"--bin-ms must be > 0 ms, got {args.bin_ms}.")
     return make_spec(args.topology, n_cells=args.n, weight_scale=weight_scale, seed=args.seed,
                      p_connect=args.p_connect, exc_weight_nS=args.exc_weight_ns, inh_weight_nS=args.inh_weight_ns,
                      tstop_ms=args.tstop_ms, params_file=args.params)

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis.__main__ import main
+from analysis.criticality import REGIMES
+from analysis.rates import read_spikes
 
 FIGURE_IDS = {"raster", "population-rates", "comparison", "rate-distributions", "isi-cv", "network"}
 
@@ -82,9 +84,14 @@ def test_report_of_a_nest_run(tiny_run, capsys):
     assert any(r[0] == "PV_excite" for r in page.rows)  # the perturbation table
     table = pd.read_csv(out / "comparison.csv")
     assert set(table.population) == populations and len(table) == 12
-    assert {p.name for p in (out / "figures").iterdir()} == {
+    assert {p.name for p in (out / "figures").iterdir()} - {"avalanches.png"} == {
         "raster.png", "population_rates.png", "comparison.png", "rate_distributions.png", "isi_cv.png", "network.png"}
     assert not list(out.glob(".*tmp*")) and not list(out.glob(".figures*"))
+    criticality = pd.read_csv(out / "criticality.csv")
+    assert criticality.run.iloc[0] == f"{out.name} (baseline)"
+    assert criticality.n_spikes.iloc[0] == len(read_spikes(out / "spikes.h5", "V1"))
+    assert set(criticality.regime) <= set(REGIMES)
+    assert any(r and r[0] == f"{out.name} (baseline)" for r in page.rows)  # the criticality table
 
 
 def test_report_of_a_run_with_a_silent_population(hand_run):

@@ -117,3 +117,23 @@ def test_cli_bad_input_writes_nothing(tmp_path, capsys):
     assert not out.exists() and not list(tmp_path.iterdir())
     with pytest.raises(UnitsError, match="valid choices"):
         lookup_rate("wt", "zz")
+
+
+def test_numpy_draw_is_poisson_and_reproducible(tmp_path):
+    """The vectorized draw (used for the circuits' drive): counts with mean = variance = rate x T, sorted per cell."""
+    rate, tstop_ms = 200.0, 2000.0
+    a = _read(write_spikes(tmp_path / "a.h5", np.arange(400), np.full(400, rate), tstop_ms, seed=2, dt_ms=0.1,
+                           draw="numpy", population="LGN"))
+    b = _read(write_spikes(tmp_path / "b.h5", np.arange(400), np.full(400, rate), tstop_ms, seed=2, dt_ms=0.1,
+                           draw="numpy", population="LGN"))
+    assert np.array_equal(a[1], b[1])
+    counts = np.bincount(a[0], minlength=400)
+    expected = rate * tstop_ms / 1000.0
+    assert abs(counts.mean() - expected) < 4 * np.sqrt(expected / 400)
+    assert 0.8 < counts.var() / counts.mean() < 1.2  # Fano factor 1
+    assert np.allclose(a[1] / 0.1, np.round(a[1] / 0.1)) and a[1].min() >= 0.1
+
+
+def test_unknown_draw_is_an_error(tmp_path):
+    with pytest.raises(UnitsError, match="draw must be"):
+        write_spikes(tmp_path / "x.h5", np.arange(3), np.ones(3), 100.0, seed=0, draw="scipy")
