@@ -50,7 +50,7 @@ def _is_finished(out: Path, request: dict) -> bool:
 
 def run_point(name: str, argv: list[str], out: str, request: dict) -> dict:
     """One sweep point in a fresh process (a Dask task); records its request when it succeeds."""
-    record = run_command(name, argv, str(Path(out).with_suffix(".log")))
+    record = run_command(name, argv, str(Path(out).parent / f"{Path(out).name}.log"))
     if record["returncode"] == 0:
         write_json(Path(out) / "request.json", request)
     return record
