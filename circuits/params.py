@@ -8,12 +8,12 @@ named by ``neuron`` (``neurons/params/lif_cond.json``), so it is defined once.
 from __future__ import annotations
 
 import copy
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from neurons.models import NeuronError, load_model
+from simulation.config import read_json
 
 PARAMS_FILE = Path(__file__).resolve().parent / "circuit.json"
 TOPOLOGIES = ("random", "ring", "layered")
@@ -21,6 +21,14 @@ CLASSES = ("e", "i")
 PROBABILITY_KEYS = tuple(f"{s}_to_{t}" for s in CLASSES for t in CLASSES)
 #: circuit.json synapse name -> NEST iaf_cond_exp name
 NEST_NAMES = {"tau_syn_ex_ms": "tau_syn_ex", "tau_syn_in_ms": "tau_syn_in", "E_ex_mV": "E_ex", "E_in_mV": "E_in"}
+
+
+#: The fields of a parameter file (nested objects with their keys); see circuit.json.
+SCHEMA = {"n_cells": None, "fraction_exc": None, "neuron": None, "delay_ms": None,
+          "synapse": ("tau_syn_ex_ms", "tau_syn_in_ms", "E_ex_mV", "E_in_mV"),
+          "connection_probability": PROBABILITY_KEYS, "weight_nS": ("exc", "inh"),
+          "drive": ("rate_hz", "weight_nS"), "ring": ("width",), "layered": ("n_layers", "p_forward"),
+          "run": ("tstop_ms", "dt_ms")}
 
 
 class CircuitError(ValueError):
@@ -79,15 +87,9 @@ def read_params(path: Path = PARAMS_FILE) -> dict:
     Raises
     ------
     CircuitError
-        If the file is missing or not valid JSON.
+        If the file is missing, not valid JSON or not a JSON object.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CircuitError(f"circuit parameter file {path} not found.")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise CircuitError(f"{path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.") from err
+    return read_json(path, CircuitError, "circuit parameter file")
 
 
 def make_spec(topology: str, n_cells: int | None = None, weight_scale: float = 1.0, seed: int = 0,
@@ -119,6 +121,7 @@ def make_spec(topology: str, n_cells: int | None = None, weight_scale: float = 1
         Naming the option or field and its valid values.
     """
     params = copy.deepcopy(read_params(params_file))
+    check_fields(params, str(params_file))
     if n_cells is not None:
         params["n_cells"] = n_cells
     if p_connect is not None:
@@ -133,6 +136,26 @@ def make_spec(topology: str, n_cells: int | None = None, weight_scale: float = 1
     spec = CircuitSpec(topology=topology, params=params, weight_scale=weight_scale, seed=seed)
     validate(spec, str(params_file))
     return spec
+
+
+def check_fields(params: dict, origin: str) -> None:
+    """Every field of :data:`SCHEMA` is present (nested ones as objects with their keys).
+
+    Raises
+    ------
+    CircuitError
+        Naming the first missing field and the fields a parameter file needs.
+    """
+    for key, inner in SCHEMA.items():
+        if key not in params:
+            raise CircuitError(f"{origin}: field {key!r} is missing; a circuit parameter file needs "
+                               f"{sorted(SCHEMA)} (see circuits/circuit.json).")
+        if inner is not None:
+            if not isinstance(params[key], dict):
+                raise CircuitError(f"{origin}: {key} must be an object with keys {list(inner)}.")
+            missing = [k for k in inner if k not in params[key]]
+            if missing:
+                raise CircuitError(f"{origin}: {key} lacks {missing}; it needs {list(inner)}.")
 
 
 def _number(value, name: str, lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> float:
@@ -167,9 +190,6 @@ def validate(spec: CircuitSpec, origin: str = "circuit") -> None:
         raise CircuitError(f"--n {n} gives {sizes['e']} E and {sizes['i']} I cells: too few for {n_layers} "
                            f"layer(s) with at least one E and one I cell each; use --n >= "
                            f"{math.ceil(n_layers / min(p['fraction_exc'], 1 - p['fraction_exc']))}.")
-    missing = sorted(set(PROBABILITY_KEYS) - set(p["connection_probability"]))
-    if missing:
-        raise CircuitError(f"{origin}: connection_probability lacks {missing}; it needs {list(PROBABILITY_KEYS)}.")
     for key, value in p["connection_probability"].items():
         _number(value, f"connection probability {key} (--p-connect)", 0.0, 1.0)
     _number(p["layered"]["p_forward"], "layered.p_forward (--p-connect)", 0.0, 1.0)

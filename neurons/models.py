@@ -8,11 +8,11 @@ and overrides the model's values one by one.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_network.params import CELL_MODELS_DIR, load_populations
+from simulation.config import read_json
 
 PARAMS_DIR = Path(__file__).resolve().parent / "params"
 STUDY_MODELS = ("lif", "lif_cond", "elif", "adex")
@@ -102,15 +102,7 @@ def model_names() -> list[str]:
 
 
 def _read_params(path: Path) -> tuple[dict, dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise NeuronError(f"parameter file {path} not found.")
-    try:
-        content = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise NeuronError(f"{path} is not valid JSON: {err.msg} at line {err.lineno}.") from err
-    if not isinstance(content, dict):
-        raise NeuronError(f"{path} must hold a JSON object of NEST parameter names and values.")
+    content = read_json(path, NeuronError, "parameter file")
     params = content.get("params", content)
     if not isinstance(params, dict):
         raise NeuronError(f"{path}: 'params' must be an object of NEST parameter names and values.")

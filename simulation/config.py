@@ -33,23 +33,31 @@ class ConfigError(ValueError):
     """The configuration cannot be run as it is."""
 
 
-def read_json(path: Path) -> dict:
-    """Parse ``path`` as JSON, with the line and column of a syntax error.
+def read_json(path: Path, error: type[ValueError] = ConfigError, what: str = "configuration file") -> dict:
+    """Parse ``path`` as a JSON object, with the line and column of a syntax error.
+
+    Parameters
+    ----------
+    path : Path
+    error : type
+        The exception raised (each command line has its own, e.g. ``NeuronError``).
+    what : str
+        What the file is, for the message.
 
     Raises
     ------
-    ConfigError
-        If the file is missing or not valid JSON.
+    ConfigError (or ``error``)
+        If the file is missing, not valid JSON, or not a JSON object.
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"configuration file {path} not found.")
+        raise error(f"{what} {path} not found.")
     try:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ConfigError(f"{path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.") from err
+        raise error(f"{path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.") from err
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must hold a JSON object, not {type(raw).__name__}.")
+        raise error(f"{path} must hold a JSON object, not {type(raw).__name__}.")
     return raw
 
 

@@ -13,7 +13,7 @@ from scipy import stats
 
 from circuits.__main__ import main as circuits_main
 from circuits.build import build_circuit
-from circuits.params import CircuitError, make_spec
+from circuits.params import PARAMS_FILE, CircuitError, make_spec
 from circuits.run import run_circuit
 from circuits.sweep import collect, next_points, sweep
 from circuits.topology import ring_distance, ring_probability
@@ -133,6 +133,19 @@ def test_weights_signs_and_neuron_reach_the_files(tmp_path):
     assert weights["ei=='e'"] == pytest.approx(1.0) and weights["ei=='i'"] == pytest.approx(-3.0)
     neuron = json.loads((folder / "components" / "point_neuron_models" / "circuit_neuron.json").read_text())
     assert neuron["tau_syn_ex"] == 5.0 and neuron["E_in"] == -80.0 and neuron["C_m"] == 250.0
+
+
+def test_a_parameter_file_missing_a_field_is_a_clear_error(tmp_path):
+    params = json.loads(PARAMS_FILE.read_text())
+    del params["drive"]["rate_hz"]
+    (tmp_path / "p.json").write_text(json.dumps(params))
+    with pytest.raises(CircuitError, match=r"drive lacks \['rate_hz'\]"):
+        make_spec("random", params_file=tmp_path / "p.json")
+    params["drive"]["rate_hz"] = 300.0
+    del params["ring"]
+    (tmp_path / "p.json").write_text(json.dumps(params))
+    with pytest.raises(CircuitError, match="field 'ring' is missing"):
+        make_spec("random", params_file=tmp_path / "p.json")
 
 
 @pytest.mark.parametrize(("options", "message"), [
