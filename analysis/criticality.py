@@ -41,6 +41,8 @@ MR_MIN_STEPS = 10
 CRITICAL_TOLERANCE = 0.02
 CRITICAL_ALPHA = 1.5
 ALPHA_TOLERANCE = 0.3
+#: powerlaw 2.0 fits alpha within [0, 3] by default; an alpha at 3 is a bound, not an estimate.
+ALPHA_UPPER_BOUND = 3.0
 #: Fewer empty bins than this is tonic firing.
 TONIC_EMPTY_FRACTION = 0.05
 REGIMES = ("sub-critical", "near-critical", "super-critical", "insufficient data")
@@ -186,7 +188,8 @@ def fit_power_law(values: np.ndarray) -> dict:
         ``alpha``, ``xmin``, ``n_tail`` (values >= xmin), ``llr_lognormal``, ``p_lognormal``,
         ``llr_exponential``, ``p_exponential``: normalised log-likelihood ratios R (R > 0 favours the power law)
         and their p-values (Clauset et al. 2009). NaN where the values cannot be fitted (fewer than two
-        distinct values).
+        distinct values). ``alpha_at_bound`` is true when alpha sits at the upper end of ``powerlaw``'s default
+        range, ALPHA_UPPER_BOUND: the true exponent is then that large or larger.
     """
     import powerlaw
 
@@ -201,7 +204,8 @@ def fit_power_law(values: np.ndarray) -> dict:
         warnings.simplefilter("ignore")
         fit = powerlaw.Fit(values, discrete=True, verbose=False)
         out.update(alpha=float(fit.power_law.alpha), xmin=float(fit.power_law.xmin),
-                   n_tail=int((values >= fit.power_law.xmin).sum()))
+                   n_tail=int((values >= fit.power_law.xmin).sum()),
+                   alpha_at_bound=bool(fit.power_law.alpha >= ALPHA_UPPER_BOUND - 1e-3))
         for other in ("lognormal", "exponential"):
             llr, p = fit.distribution_compare("power_law", other, normalized_ratio=True)
             out[f"llr_{other}"], out[f"p_{other}"] = float(llr), float(p)

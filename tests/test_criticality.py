@@ -72,6 +72,7 @@ def test_critical_avalanches_have_size_exponent_one_and_a_half():
     sizes = crit.fit_power_law(aval.sizes)
     assert abs(sizes["alpha"] - 1.5) < 0.1
     assert sizes["llr_exponential"] > 0 and sizes["p_exponential"] < 0.01  # a power law, not an exponential
+    assert not sizes["alpha_at_bound"]
     durations = crit.fit_power_law(aval.durations)
     assert abs(durations["alpha"] - 2.0) < 0.2
     gamma = crit.crackling(aval, sizes["alpha"], durations["alpha"])
@@ -156,3 +157,9 @@ def test_a_missing_or_corrupt_file_exits_2(tmp_path, capsys):
 ])
 def test_classify(result, regime):
     assert crit.classify(result) == regime
+
+
+def test_a_steep_tail_is_flagged_at_the_fit_bound():
+    values = np.random.default_rng(10).zipf(5.0, 5000)  # P(k) ~ k^-5, beyond powerlaw's default alpha range
+    fit = crit.fit_power_law(values)
+    assert fit["alpha_at_bound"] and fit["alpha"] == pytest.approx(crit.ALPHA_UPPER_BOUND, abs=1e-3)
