@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from build_network.params import WEIGHT_SCALES_FILE, ParameterError, load_populations, load_weight_scales
+from simulation.config import write_json
 
 from .criticality import CriticalityError
 from .rates import RunDataError, format_summary
@@ -70,9 +71,7 @@ def _criticality(args: argparse.Namespace) -> int:
     result = analyse_spikes(args.spikes, population=args.population, bin_ms=args.bin_ms)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(out)
+    write_json(out, result)
     shown = {k: result[k] for k in ("n_spikes", "bin_ms", "n_avalanches", "branching_ratio_mr",
                                     "branching_ratio_naive", "size_alpha", "duration_alpha", "regime")}
     print(json.dumps(shown))

@@ -25,10 +25,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from .rates import RunDataError
+from .rates import read_spikes, spike_populations
 
 #: Fewer spikes than this, or fewer avalanches than MIN_AVALANCHES, is too little for the fits.
 MIN_SPIKES = 500
@@ -85,23 +84,17 @@ def read_spike_times(spikes_file: Path, population: str | None = None) -> tuple[
 
     Raises
     ------
-    RunDataError
+    analysis.rates.RunDataError
         If the file is missing or is not HDF5.
     CriticalityError
         If ``population`` is not in the file.
     """
-    spikes_file = Path(spikes_file)
-    if not spikes_file.is_file():
-        raise RunDataError(f"spikes file {spikes_file} not found.")
-    if not h5py.is_hdf5(spikes_file):
-        raise RunDataError(f"{spikes_file} is not an HDF5 file, so not a SONATA spikes file.")
-    with h5py.File(spikes_file, "r") as h5:
-        available = sorted(h5.get("spikes", {}))
-        if population is not None and population not in available:
-            raise CriticalityError(f"--population {population!r} is not in {spikes_file}; its populations are "
-                                   f"{available or 'none (no spikes)'}.")
-        chosen = [population] if population is not None else available
-        times = [h5[f"spikes/{p}/timestamps"][()] for p in chosen if "timestamps" in h5[f"spikes/{p}"]]
+    available = spike_populations(spikes_file)
+    if population is not None and population not in available:
+        raise CriticalityError(f"--population {population!r} is not in {spikes_file}; its populations are "
+                               f"{available or 'none (no spikes)'}.")
+    chosen = [population] if population is not None else available
+    times = [read_spikes(spikes_file, p).timestamp_ms.to_numpy() for p in chosen]
     times = np.sort(np.concatenate(times)) if times else np.zeros(0)
     return times.astype(float), chosen
 
@@ -138,6 +131,8 @@ def bin_activity(times_ms: np.ndarray, bin_ms: float, tstart_ms: float = 0.0,
                  tstop_ms: float | None = None) -> np.ndarray:
     """Spike counts in consecutive bins of ``bin_ms`` (ms) from ``tstart_ms`` to ``tstop_ms`` (default: last spike).
 
+    Spikes outside [tstart_ms, tstop_ms] are not counted; a spike at tstop_ms falls in the last bin.
+
     Examples
     --------
     >>> bin_activity(np.array([0.5, 1.5, 1.7, 3.2]), 1.0).tolist()
@@ -148,8 +143,8 @@ def bin_activity(times_ms: np.ndarray, bin_ms: float, tstart_ms: float = 0.0,
     if tstop_ms is None:
         tstop_ms = float(times_ms.max()) if len(times_ms) else tstart_ms + bin_ms
     n_bins = max(1, math.ceil((tstop_ms - tstart_ms) / bin_ms - 1e-9))
-    index = np.floor((times_ms - tstart_ms) / bin_ms + 1e-9).astype(np.int64)
-    index = np.clip(index[(index >= 0)], 0, n_bins - 1)
+    inside = np.asarray(times_ms)[(times_ms >= tstart_ms) & (times_ms <= tstop_ms)]
+    index = np.minimum(np.floor((inside - tstart_ms) / bin_ms + 1e-9).astype(np.int64), n_bins - 1)
     return np.bincount(index, minlength=n_bins)
 
 

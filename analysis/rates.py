@@ -24,6 +24,24 @@ class RunDataError(ValueError):
     """The files of a run cannot be read or do not belong together."""
 
 
+def spike_populations(spikes_file: Path) -> list[str]:
+    """The populations of a SONATA spikes file (sorted).
+
+    Raises
+    ------
+    RunDataError
+        If the file is missing or is not an HDF5 file.
+    """
+    spikes_file = Path(spikes_file)
+    if not spikes_file.is_file():
+        raise RunDataError(f"spikes file {spikes_file} not found: did the run finish?")
+    if not h5py.is_hdf5(spikes_file):
+        raise RunDataError(f"{spikes_file} ({spikes_file.stat().st_size} bytes) is not an HDF5 file, so not a "
+                           "SONATA spikes file.")
+    with h5py.File(spikes_file, "r") as h5:
+        return sorted(h5.get("spikes", {}))
+
+
 def read_spikes(spikes_file: Path, population: str) -> pd.DataFrame:
     """Spikes of ``population`` from a SONATA spikes file (an empty table if it has none).
 
@@ -37,12 +55,7 @@ def read_spikes(spikes_file: Path, population: str) -> pd.DataFrame:
     RunDataError
         If the file is missing or is not an HDF5 file.
     """
-    spikes_file = Path(spikes_file)
-    if not spikes_file.is_file():
-        raise RunDataError(f"spikes file {spikes_file} not found: did the run finish?")
-    if not h5py.is_hdf5(spikes_file):
-        raise RunDataError(f"{spikes_file} ({spikes_file.stat().st_size} bytes) is not an HDF5 file, so not a "
-                           "SONATA spikes file.")
+    spike_populations(spikes_file)
     with h5py.File(spikes_file, "r") as h5:
         grp = h5.get(f"spikes/{population}")
         if grp is None or "node_ids" not in grp:

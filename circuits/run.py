@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 
 from analysis.criticality import analyse_spikes
 from analysis.rates import load_run
+from simulation.config import write_json
 
 from .build import POPULATION, build_circuit
 from .params import CircuitError, CircuitSpec
 
 RESULT_FILE = "result.json"
-
-
-def write_json(path: Path, content: dict) -> Path:
-    """Write ``content`` as JSON under a temporary name, then rename it into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(content, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
 
 
 def check_out_dir(out_dir: Path, force: bool) -> None:

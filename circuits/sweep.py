@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simulation.config import write_json
 from simulation.parallel import run_command, run_parallel
 
 from .params import CircuitError, CircuitSpec
-from .run import RESULT_FILE, write_json
+from .run import RESULT_FILE
 
 COLUMNS = ("weight_scale", "mean_rate_hz", "branching_ratio_mr", "branching_ratio_naive", "tau_ms", "size_alpha",
            "duration_alpha", "llr_lognormal", "p_lognormal", "llr_exponential", "n_avalanches", "bin_ms", "regime",
@@ -103,11 +104,9 @@ def collect(out_dir: Path, spec: CircuitSpec | None = None, bin_ms: float | None
     """The results of the finished points of a sweep folder (those made with ``spec`` and ``bin_ms`` if given)."""
     rows = []
     for result_file in sorted(Path(out_dir).glob(f"g_*/{RESULT_FILE}")):
-        if spec is not None:
-            g = json.loads(result_file.read_text())["weight_scale"]
-            if not _is_finished(result_file.parent, _request(spec, g, bin_ms)):
-                continue
         result = json.loads(result_file.read_text())
+        if spec is not None and not _is_finished(result_file.parent, _request(spec, result["weight_scale"], bin_ms)):
+            continue
         crit = result["criticality"]
         rows.append({"weight_scale": result["weight_scale"], "mean_rate_hz": result["mean_rate_hz_all"],
                      **{k: crit.get(k) for k in COLUMNS if k in crit}, "out_dir": str(result_file.parent)})

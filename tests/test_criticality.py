@@ -163,3 +163,8 @@ def test_a_steep_tail_is_flagged_at_the_fit_bound():
     values = np.random.default_rng(10).zipf(5.0, 5000)  # P(k) ~ k^-5, beyond powerlaw's default alpha range
     fit = crit.fit_power_law(values)
     assert fit["alpha_at_bound"] and fit["alpha"] == pytest.approx(crit.ALPHA_UPPER_BOUND, abs=1e-3)
+
+
+def test_spikes_outside_the_window_are_not_counted():
+    times = np.array([-0.5, 0.5, 1.5, 2.0, 2.5])
+    assert crit.bin_activity(times, 1.0, tstart_ms=0.0, tstop_ms=2.0).tolist() == [1, 2]  # 2.0 is in the last bin
