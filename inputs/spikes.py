@@ -129,7 +129,7 @@ def write_spikes(out: Path, node_ids: np.ndarray, rates_hz: np.ndarray, tstop_ms
     UnitsError
         If ``tstop_ms`` is not positive or a rate is negative.
     """
-    from bmtk.utils.reports.spike_trains import PoissonSpikeGenerator, SpikeTrains
+    from bmtk.utils.reports.spike_trains import PoissonSpikeGenerator
 
     if draw not in ("bmtk", "numpy"):
         raise UnitsError(f"draw must be 'bmtk' or 'numpy', got {draw!r}.")
@@ -146,10 +146,41 @@ def write_spikes(out: Path, node_ids: np.ndarray, rates_hz: np.ndarray, tstop_ms
         rng = np.random.default_rng(seed)
         counts = rng.poisson(np.asarray(rates_hz, dtype=float) * tstop_ms / 1000.0)
         ids = np.repeat(np.asarray(node_ids, dtype=np.int64), counts)
-        times = rng.uniform(0.0, tstop_ms, counts.sum())
-        order = np.lexsort((times, ids))
-        generator = SpikeTrains(default_population=population, units="ms")
-        generator.add_spikes(node_ids=ids[order], timestamps=times[order], population=population)
+        return save_spikes(out, ids, rng.uniform(0.0, tstop_ms, counts.sum()), population, dt_ms)
+    return _to_sonata(generator, out, population, dt_ms)
+
+
+def save_spikes(out: Path, node_ids: np.ndarray, times_ms: np.ndarray, population: str,
+                dt_ms: float | None = None) -> Path:
+    """Save given spikes as SONATA with bmtk's spike-train writer (temporary file, then renamed).
+
+    Parameters
+    ----------
+    out : Path
+        The SONATA spikes file.
+    node_ids : numpy.ndarray
+        Node id of each spike.
+    times_ms : numpy.ndarray
+        Time of each spike (ms), same length as ``node_ids``.
+    population : str
+        The node population the spikes belong to.
+    dt_ms : float, optional
+        Simulation time step (ms) to round the spike times to (the earliest to dt).
+
+    Returns
+    -------
+    Path
+    """
+    from bmtk.utils.reports.spike_trains import SpikeTrains
+
+    ids, times = np.asarray(node_ids, dtype=np.int64), np.asarray(times_ms, dtype=float)
+    order = np.lexsort((times, ids))
+    generator = SpikeTrains(default_population=population, units="ms")
+    generator.add_spikes(node_ids=ids[order], timestamps=times[order], population=population)
+    return _to_sonata(generator, out, population, dt_ms)
+
+
+def _to_sonata(generator, out: Path, population: str, dt_ms: float | None) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm import tqdm
@@ -33,6 +34,36 @@ def run_command(name: str, argv: list[str], log: str) -> dict:
     return {"name": name, "returncode": result.returncode, "wall_s": time.perf_counter() - start, "log": str(log)}
 
 
+@contextmanager
+def dask_client(workers: int = 1, scheduler: str | None = None) -> Iterator:
+    """A Dask client: of a local cluster of ``workers`` single-threaded processes, or of ``scheduler``.
+
+    Parameters
+    ----------
+    workers : int
+        Processes of the local cluster (ignored with ``scheduler``).
+    scheduler : str, optional
+        Address of an existing Dask scheduler (e.g. ``tcp://10.0.0.5:8786``); connecting gives up after 10 s.
+
+    Yields
+    ------
+    dask.distributed.Client
+    """
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        cluster, client = None, Client(scheduler, timeout="10s")
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def run_parallel(tasks: dict[str, tuple[Callable, tuple]], workers: int = 1, scheduler: str | None = None,
                  desc: str = "runs") -> list[dict]:
     """Run ``fn(*args)`` for every task on Dask, with a progress bar; return their records.
@@ -53,17 +84,12 @@ def run_parallel(tasks: dict[str, tuple[Callable, tuple]], workers: int = 1, sch
     RuntimeError
         If a task's record has a non-zero ``returncode`` (its log is named); the other tasks still complete.
     """
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
 
     if not tasks:
         return []
-    if scheduler is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
-    else:
-        cluster, client = None, Client(scheduler, timeout="10s")
     records = []
-    try:
+    with dask_client(workers, scheduler) as client:
         futures = [client.submit(fn, *args, key=f"{desc}-{name}", pure=False) for name, (fn, args) in tasks.items()]
         with tqdm(total=len(futures), desc=desc, unit="run") as bar:
             for future in as_completed(futures):
@@ -71,10 +97,6 @@ def run_parallel(tasks: dict[str, tuple[Callable, tuple]], workers: int = 1, sch
                 records.append(record)
                 bar.set_postfix_str(f"{record['name']} {record.get('wall_s', 0):.0f} s")
                 bar.update(1)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
     failed = [r for r in records if r["returncode"] != 0]
     if failed:
         raise RuntimeError("run(s) failed: " + "; ".join(f"{r['name']} (see {r['log']})" for r in failed))
