@@ -1,4 +1,4 @@
-"""Command line: ``python -m circuits {run,sweep,tune} ...`` (see ``--help``)."""
+"""Command line: ``python -m circuits {run,sweep,tune,ga,stdp} ...`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from analysis.rates import RunDataError
 from simulation.config import ConfigError
 
+from .ga import GA_FILE
 from .params import PARAMS_FILE, TOPOLOGIES, CircuitError, make_spec
 
 
@@ -70,6 +71,20 @@ def _tune(args: argparse.Namespace) -> int:
     return 0 if result["converged"] else 1
 
 
+def _ga(args: argparse.Namespace) -> int:
+    from .ga import run_ga
+
+    result = run_ga(args.out, population=args.population, generations=args.generations, seed=args.seed,
+                    workers=args.workers, scheduler=args.scheduler, n_thread=args.threads, genome_file=args.genome,
+                    force=args.force, params_file=args.params, figures=not args.no_figures)
+    baseline = result["logistic_regression"]
+    print(f"GA, {result['population']} individuals x {result['generations']} generations, seed {result['seed']}: "
+          f"train accuracy {result['train_accuracy']:.1%}, test accuracy {result['test_accuracy']:.1%} "
+          f"(logistic regression {baseline['test_accuracy']:.1%}, chance 10%) in {result['wall_s']:.0f} s")
+    print(f"wrote {Path(args.out) / 'result.json'}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -100,7 +115,8 @@ def _parallel_options(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m circuits",
-                                     description="Conductance-based E/I circuits on NEST: run, sweep, tune.")
+                                     description="Conductance-based circuits on NEST: run, sweep, tune; "
+                                                 "digit learning by GA and STDP.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="build, simulate and analyse one circuit (DIR/result.json)")
     _circuit_options(run)
@@ -123,6 +139,20 @@ def main(argv: list[str] | None = None) -> int:
     tn.add_argument("--max-rounds", type=_positive_int, default=4, help="refinement rounds (default 4)")
     _parallel_options(tn)
     tn.set_defaults(run=_tune)
+    ga = sub.add_parser("ga", help="evolve a spiking digit classifier with a genetic algorithm (DIR/result.json)")
+    ga.add_argument("--generations", type=_positive_int, help="generations (default: circuits/ga.json)")
+    ga.add_argument("--population", type=_positive_int, help="individuals per generation (default: circuits/ga.json)")
+    ga.add_argument("--seed", type=int, default=0, help="master seed: split, hidden layer, spikes, GA (default 0)")
+    ga.add_argument("--genome", type=Path, help="a saved best_genome.json to start from")
+    ga.add_argument("--threads", type=_positive_int, default=2, help="NEST threads in this process (default 2)")
+    ga.add_argument("--workers", type=_positive_int, default=1,
+                    help="local Dask processes evaluating each generation (default 1: no Dask)")
+    ga.add_argument("--scheduler", help="address of an existing Dask scheduler (e.g. tcp://host:8786)")
+    ga.add_argument("--params", type=Path, default=GA_FILE, help="parameter file (default circuits/ga.json)")
+    ga.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    ga.add_argument("--no-figures", action="store_true", help="skip the figures")
+    ga.add_argument("--out", type=Path, required=True, help="output folder")
+    ga.set_defaults(run=_ga)
     args = parser.parse_args(argv)
     try:
         return args.run(args)
