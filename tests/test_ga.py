@@ -252,3 +252,15 @@ def test_sonata_export_runs_on_pointnet_with_the_same_spikes(tiny_runs, tmp_path
     assert np.mean(ours.argmax(1) == split.y_test) >= 0  # the counts above are the ones the test accuracy used
     spec = CircuitSpec("random", read_params())
     assert network.neuron == spec.neuron_params()
+
+
+def test_dask_workers_give_the_same_counts(small, nest_kernel):
+    """A generation split across two Dask worker processes gives the counts of one in-process kernel."""
+    from simulation.parallel import dask_client
+
+    network, schedule, _, _ = small
+    rows = _rows(np.random.default_rng(4), 5)
+    here = Evaluator(network, schedule)(rows)
+    with dask_client(workers=2) as client:
+        there = Evaluator(network, schedule, client=client)(rows)
+    np.testing.assert_array_equal(here, there)
