@@ -221,6 +221,25 @@ def test_same_seed_same_result(tiny_runs):
     assert (folder / "run0" / "best_genome.json").read_text() == (folder / "run1" / "best_genome.json").read_text()
 
 
+def test_command_line_run(tiny_runs, capsys):
+    folder, _ = tiny_runs
+    out = folder / "cli"
+    code = circuits_main(["ga", "--population", "3", "--generations", "1", "--seed", "1", "--threads", "1",
+                          "--no-figures", "--params", str(folder / "ga.json"), "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    result = json.loads((out / "result.json").read_text())
+    assert f"test accuracy {result['test_accuracy']:.1%}" in printed and "logistic regression" in printed
+    assert result["population_per_digit"] == 3 and result["generations"] == 1 and not (out / "figures").exists()
+    # starting from the saved genome of a run with the same seed and hidden settings
+    again = folder / "cli_resumed"
+    assert circuits_main(["ga", "--population", "3", "--generations", "1", "--seed", "1", "--threads", "1",
+                          "--no-figures", "--params", str(folder / "ga.json"), "--genome",
+                          str(out / "best_genome.json"), "--out", str(again)]) == 0
+    resumed = json.loads((again / "result.json").read_text())
+    assert resumed["fitness"] >= result["fitness"] and resumed["started_from"].endswith("best_genome.json")
+
+
 def test_existing_output_is_kept(tiny_runs):
     folder, _ = tiny_runs
     before = (folder / "run0" / "result.json").read_text()
