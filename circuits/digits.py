@@ -170,6 +170,18 @@ def poisson_schedule(images: np.ndarray, max_rate_hz: float, presentation_ms: fl
     return Schedule(trains, onsets, slot, presentation_ms)
 
 
+def _slot_of(times_ms: np.ndarray, senders: np.ndarray, node_ids: np.ndarray,
+             schedule: Schedule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Image slot and column of each recorded spike, and which spikes fall in a slot of a counted neuron."""
+    node_ids = np.asarray(node_ids)
+    column = np.full(int(max(node_ids.max(), np.max(senders, initial=0))) + 1, -1)
+    column[node_ids] = np.arange(len(node_ids))
+    col = column[np.asarray(senders, dtype=np.int64)]
+    image = np.floor((np.asarray(times_ms) - schedule.onsets_ms[0]) / schedule.slot_ms).astype(np.int64)
+    keep = (col >= 0) & (image >= 0) & (image < len(schedule.onsets_ms))
+    return image, col, keep
+
+
 def count_spikes(times_ms: np.ndarray, senders: np.ndarray, node_ids: np.ndarray, schedule: Schedule) -> np.ndarray:
     """Spike counts of each neuron in each image's slot.
 
@@ -185,29 +197,65 @@ def count_spikes(times_ms: np.ndarray, senders: np.ndarray, node_ids: np.ndarray
     -------
     ndarray of int, shape (n_images, len(node_ids))
     """
-    node_ids = np.asarray(node_ids)
-    column = np.full(int(max(node_ids.max(), np.max(senders, initial=0))) + 1, -1)
-    column[node_ids] = np.arange(len(node_ids))
-    col = column[np.asarray(senders, dtype=np.int64)]
-    image = np.floor((np.asarray(times_ms) - schedule.onsets_ms[0]) / schedule.slot_ms).astype(np.int64)
-    keep = (col >= 0) & (image >= 0) & (image < len(schedule.onsets_ms))
+    image, col, keep = _slot_of(times_ms, senders, node_ids, schedule)
     counts = np.zeros((len(schedule.onsets_ms), len(node_ids)), dtype=np.int64)
     np.add.at(counts, (image[keep], col[keep]), 1)
     return counts
 
 
-def predict(counts: np.ndarray) -> np.ndarray:
+def first_spike_ms(times_ms: np.ndarray, senders: np.ndarray, node_ids: np.ndarray,
+                   schedule: Schedule) -> np.ndarray:
+    """Latency of each neuron's first spike in each image's slot, from the image's onset.
+
+    Parameters
+    ----------
+    times_ms, senders, node_ids, schedule
+        As :func:`count_spikes`.
+
+    Returns
+    -------
+    ndarray of float, shape (n_images, len(node_ids))
+        Latency (ms); ``inf`` where the neuron did not fire during the slot.
+    """
+    image, col, keep = _slot_of(times_ms, senders, node_ids, schedule)
+    first = np.full((len(schedule.onsets_ms), len(node_ids)), np.inf)
+    latency = np.asarray(times_ms, dtype=float)[keep] - schedule.onsets_ms[image[keep]]
+    np.minimum.at(first, (image[keep], col[keep]), latency)
+    return first
+
+
+def predict(counts: np.ndarray, first_spike_ms: np.ndarray | None = None) -> np.ndarray:
     """The class of the most active output neuron per image; -1 when no output fired or the maximum is tied.
+
+    Parameters
+    ----------
+    counts : ndarray, shape (..., n_classes)
+        Spike counts of the output neurons per image.
+    first_spike_ms : ndarray, shape (..., n_classes), optional
+        First-spike latencies (ms, ``inf`` for silent neurons, see :func:`first_spike_ms`). When given, a tie of
+        the most active neurons goes to the one that fired first; only a tie in both is no answer.
+
+    Returns
+    -------
+    ndarray of int, shape (...)
 
     Examples
     --------
     >>> predict(np.array([[0, 3, 1], [0, 0, 0], [2, 2, 0]])).tolist()
     [1, -1, -1]
+    >>> predict(np.array([[2, 2, 0]]), np.array([[9.5, 4.0, np.inf]])).tolist()
+    [1]
     """
     counts = np.asarray(counts)
-    best = counts.argmax(axis=-1)
-    top = np.take_along_axis(counts, best[..., None], axis=-1)[..., 0]
-    unique = (counts == top[..., None]).sum(axis=-1) == 1
+    top = counts.max(axis=-1)
+    leaders = (counts == top[..., None]) & (top[..., None] > 0)
+    if first_spike_ms is None:
+        rank = np.where(leaders, 0.0, np.inf)
+    else:
+        rank = np.where(leaders, np.asarray(first_spike_ms, dtype=float), np.inf)
+    best = rank.argmin(axis=-1)
+    lead = rank.min(axis=-1)
+    unique = (rank == lead[..., None]).sum(axis=-1) == 1
     return np.where((top > 0) & unique, best, -1)
 
 

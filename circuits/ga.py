@@ -51,6 +51,7 @@ from .digits import (
     Split,
     confusion,
     count_spikes,
+    first_spike_ms,
     load_split,
     logistic_baseline,
     poisson_schedule,
@@ -196,7 +197,8 @@ def make_schedule(images: np.ndarray, params: dict, seed: int, name: str) -> Sch
                             float(e["dt_ms"]), np.random.default_rng(stream(seed, name)))
 
 
-def simulate_outputs(rows: np.ndarray, network: Network, schedule: Schedule, n_thread: int = 1) -> np.ndarray:
+def simulate_outputs(rows: np.ndarray, network: Network, schedule: Schedule, n_thread: int = 1,
+                     latency: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Spike counts of one output neuron per row of weights, for every image, all in one NEST kernel.
 
     Parameters
@@ -208,10 +210,13 @@ def simulate_outputs(rows: np.ndarray, network: Network, schedule: Schedule, n_t
         The images' input spike trains (shared by every row).
     n_thread : int
         NEST threads.
+    latency : bool
+        Also return each output's first-spike latency per image (ms from the image's onset, ``inf`` if silent).
 
     Returns
     -------
     ndarray of int, shape (n_rows, n_images)
+        The counts; with ``latency``, the tuple (counts, latencies) of that shape.
     """
     import nest
 
@@ -231,12 +236,29 @@ def simulate_outputs(rows: np.ndarray, network: Network, schedule: Schedule, n_t
     nest.Connect(outputs, recorder)
     nest.Simulate(schedule.stop_ms + network.delay_ms + network.dt_ms)
     events = recorder.events
-    return count_spikes(events["times"], events["senders"], np.asarray(outputs.tolist()), schedule).T
+    ids = np.asarray(outputs.tolist())
+    counts = count_spikes(events["times"], events["senders"], ids, schedule).T
+    if not latency:
+        return counts
+    return counts, first_spike_ms(events["times"], events["senders"], ids, schedule).T
+
+
+def network_response(genome: np.ndarray, network: Network, schedule: Schedule,
+                     n_thread: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Output spike counts and first-spike latencies (ms) of the network ``genome`` (10 x H weights, nS).
+
+    Returns
+    -------
+    counts, latencies : ndarray, shape (n_images, 10)
+    """
+    rows = np.asarray(genome).reshape(N_CLASSES, network.n_hidden)
+    counts, first = simulate_outputs(rows, network, schedule, n_thread, latency=True)
+    return counts.T, first.T
 
 
 def network_counts(genome: np.ndarray, network: Network, schedule: Schedule, n_thread: int = 1) -> np.ndarray:
     """Output spike counts of the network ``genome`` (10 x H weights, nS): shape (n_images, 10)."""
-    return simulate_outputs(np.asarray(genome).reshape(N_CLASSES, network.n_hidden), network, schedule, n_thread).T
+    return network_response(genome, network, schedule, n_thread)[0]
 
 
 def _connect(sources: np.ndarray, targets: np.ndarray, weights: np.ndarray, delay_ms: float) -> None:
@@ -282,19 +304,22 @@ def detection_fitness(counts: np.ndarray, is_target: np.ndarray, saturation_spik
     return 0.5 * level[:, is_target].mean(axis=1) + 0.5 * (1.0 - level[:, ~is_target]).mean(axis=1)
 
 
-def accuracy(counts: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of images whose most active output (a unique, non-zero maximum) is the true digit.
+def accuracy(counts: np.ndarray, labels: np.ndarray, latencies_ms: np.ndarray | None = None) -> float:
+    """Fraction of images whose most active output is the true digit (the read-out of :func:`predict`).
 
     Parameters
     ----------
     counts : ndarray, shape (n_images, 10)
     labels : ndarray, shape (n_images,)
+    latencies_ms : ndarray, shape (n_images, 10), optional
+        First-spike latencies (ms): ties in the count go to the earliest first spike.
     """
-    return float(np.mean(predict(counts) == np.asarray(labels)))
+    return float(np.mean(predict(counts, latencies_ms) == np.asarray(labels)))
 
 
 class Evaluator:
-    """Output spike counts of a batch of rows (output neurons): in this process, or split across Dask workers.
+    """Output spike counts and first-spike latencies of a batch of rows (output neurons), each of shape
+    (n_rows, n_images): in this process, or split across Dask workers.
 
     Parameters
     ----------
@@ -312,13 +337,15 @@ class Evaluator:
         if client is not None:
             self._shared = client.scatter([network, schedule], broadcast=True)
 
-    def __call__(self, genomes: np.ndarray) -> np.ndarray:
+    def __call__(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         genomes = np.atleast_2d(genomes)
         if self.client is None or self.n_workers < 2 or len(genomes) < 2:
-            return simulate_outputs(genomes, self.network, self.schedule, self.n_thread)
+            return simulate_outputs(genomes, self.network, self.schedule, self.n_thread, latency=True)
         chunks = np.array_split(genomes, min(self.n_workers, len(genomes)))
-        futures = [self.client.submit(simulate_outputs, chunk, *self._shared, 1, pure=False) for chunk in chunks]
-        return np.concatenate(self.client.gather(futures))
+        futures = [self.client.submit(simulate_outputs, chunk, *self._shared, 1, True, pure=False)
+                   for chunk in chunks]
+        parts = self.client.gather(futures)
+        return np.concatenate([c for c, _ in parts]), np.concatenate([f for _, f in parts])
 
 
 def _toolbox(params: dict, row_length: int, rng: np.random.Generator):
@@ -406,16 +433,17 @@ def evolve(evaluate: Evaluator, labels: np.ndarray, params: dict, seed: int, sta
         todo = [(d, ind) for d, pop in enumerate(populations) for ind in pop if not ind.fitness.valid]
         if not todo:
             return
-        counts = evaluate(np.asarray([ind for _, ind in todo], dtype=float))
-        for (digit, ind), n in zip(todo, counts, strict=True):
+        counts, latencies = evaluate(np.asarray([ind for _, ind in todo], dtype=float))
+        for (digit, ind), n, first in zip(todo, counts, latencies, strict=True):
             ind.fitness.values = (float(detection_fitness(n[None, :], labels == digit, saturation)[0]),)
-            ind.counts = n
+            ind.counts, ind.latencies = n, first
         evaluations += len(todo)
 
     def record(generation: int) -> None:
         fits = np.array([[ind.fitness.values[0] for ind in pop] for pop in populations])
         champions = [max(pop, key=lambda ind: ind.fitness.values[0]) for pop in populations]
-        network_acc = accuracy(np.stack([ind.counts for ind in champions], axis=1), labels)
+        network_acc = accuracy(np.stack([ind.counts for ind in champions], axis=1), labels,
+                               np.stack([ind.latencies for ind in champions], axis=1))
         rows.append({"generation": generation, "best_fitness": fits.max(axis=1).mean(), "mean_fitness": fits.mean(),
                      "best_accuracy": network_acc, "evaluations": evaluations,
                      "wall_s": time.perf_counter() - start_s})
@@ -537,9 +565,9 @@ def run_ga(out_dir: Path, population: int | None = None, generations: int | None
         best, curve = evolve(evaluator, split.y_train[chosen], params, seed, start)
     train_schedule = make_schedule(split.x_train, params, seed, "ga_train_spikes")
     test_schedule = make_schedule(split.x_test, params, seed, "ga_test_spikes")
-    train_counts = network_counts(best, network, train_schedule, n_thread)
-    test_counts = network_counts(best, network, test_schedule, n_thread)
-    test_pred = predict(test_counts)
+    train_counts, train_latencies = network_response(best, network, train_schedule, n_thread)
+    test_counts, test_latencies = network_response(best, network, test_schedule, n_thread)
+    test_pred = predict(test_counts, test_latencies)
     baseline = logistic_baseline(split)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.ga-", dir=out_dir.parent))
@@ -562,7 +590,7 @@ def run_ga(out_dir: Path, population: int | None = None, generations: int | None
         result = {
             "method": "genetic algorithm (DEAP), one sub-population per digit, on the hidden -> output weights",
             "seed": seed,
-            "train_accuracy": accuracy(train_counts, split.y_train),
+            "train_accuracy": accuracy(train_counts, split.y_train, train_latencies),
             "test_accuracy": float(np.mean(test_pred == split.y_test)),
             "fitness": best_fitness,
             "fitness_images_accuracy": float(curve["best_accuracy"].iloc[-1]),

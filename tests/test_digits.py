@@ -11,6 +11,7 @@ from circuits.digits import (
     N_PIXELS,
     confusion,
     count_spikes,
+    first_spike_ms,
     load_split,
     logistic_baseline,
     poisson_schedule,
@@ -87,10 +88,22 @@ def test_count_spikes_assigns_slots_and_neurons():
     senders = np.array([5, 6, 5, 6, 7, 5])
     counts = count_spikes(times, senders, np.array([5, 6]), schedule)
     np.testing.assert_array_equal(counts, [[2, 1], [0, 1], [0, 0]])
+    first = first_spike_ms(times, senders, np.array([5, 6]), schedule)
+    onset = schedule.onsets_ms  # 0.1, 100.1, 200.1 ms
+    np.testing.assert_allclose(first, [[0.5 - onset[0], 99.0 - onset[0]], [np.inf, 150.0 - onset[1]],
+                                       [np.inf, np.inf]])
 
 
 def test_predict_needs_a_unique_nonzero_winner():
     np.testing.assert_array_equal(predict(np.array([[[1, 5, 2], [0, 0, 0], [3, 3, 1]]])), [[1, -1, -1]])
+
+
+def test_predict_breaks_count_ties_by_the_first_spike():
+    counts = np.array([[3, 3, 1], [3, 3, 1], [0, 0, 0], [1, 5, 2]])
+    latencies = np.array([[7.0, 2.5, 1.0], [4.0, 4.0, 1.0], [np.inf] * 3, [9.0, 30.0, 1.0]])
+    # tie -> earlier first spike (the faster neuron 2 is not a leader); tie in both -> none; silence -> none;
+    # a unique maximum wins whatever the latencies
+    np.testing.assert_array_equal(predict(counts, latencies), [1, -1, -1, 1])
 
 
 def test_confusion_counts_no_answer_separately():
