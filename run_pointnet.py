@@ -2,6 +2,10 @@
 
 The seed's four lines (Config.from_json, build_env, PointNetwork.from_config, PointSimulator.from_config, run)
 live in :func:`simulation.run.simulate`, with the configuration checked first and missing inputs built.
+
+One network over K processes: ``mpirun -n K python run_pointnet.py config.json`` with NEST built with MPI
+(``environment-mpi.yml``). Started by an MPI launcher with a NEST without MPI, it stops before writing anything,
+with exit code 2, instead of running K copies of the whole model (:mod:`simulation.mpi`).
 """
 
 import argparse

@@ -7,6 +7,7 @@ fresh processes (see :func:`run_command`).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -16,11 +17,25 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .mpi import serial_environment
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run_command(name: str, argv: list[str], log: str) -> dict:
     """Run ``python argv...`` in a fresh process from the repository; its output goes to ``log``.
+
+    The process runs on its own: MPI launcher variables of this one (a Dask worker started by ``mpirun`` or
+    ``srun -n K``) are not passed on (:func:`simulation.mpi.serial_environment`).
+
+    Parameters
+    ----------
+    name : str
+        The task's name, returned in the record.
+    argv : list of str
+        Arguments to the Python interpreter (a script or ``-m module`` and its options).
+    log : str
+        File that receives the process's standard output and error.
 
     Returns
     -------
@@ -28,7 +43,8 @@ def run_command(name: str, argv: list[str], log: str) -> dict:
         ``name``, ``returncode``, ``wall_s`` and ``log``.
     """
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=REPO,
+                            env=serial_environment(os.environ))
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     Path(log).write_text(result.stdout + result.stderr)
     return {"name": name, "returncode": result.returncode, "wall_s": time.perf_counter() - start, "log": str(log)}

@@ -1,10 +1,17 @@
-"""Running a PointNet configuration on NEST: missing defaults built, progress shown, spikes written atomically."""
+"""Running a PointNet configuration on NEST: missing defaults built, progress shown, spikes written atomically.
+
+Under MPI (``mpirun -n K python run_pointnet.py config.json`` with a NEST built with MPI) every rank runs
+:func:`simulate`; bmtk writes the spikes (gathered to rank 0) and the reports itself, and of this module's files
+only rank 0 renames the spikes into place, points bmtk's copy of the configuration at them and writes the summary,
+after every rank has finished. Missing inputs are not built under MPI (K ranks would build them at once).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import nest
@@ -23,6 +30,7 @@ from .config import (
     prepare,
     read_json,
 )
+from .mpi import check_mpi, mpi_launch_variables, mpi_world_size_from_env
 
 REPO = Path(__file__).resolve().parents[1]
 PROGRESS_STEPS = 50
@@ -52,7 +60,7 @@ class ProgressSimulator(pointnet.PointSimulator):
                 changes.setdefault(round(time_ms / self.dt), []).append((cells, delta))
         chunk = max(1, steps // PROGRESS_STEPS)
         stops = sorted({*range(chunk, steps, chunk), *(s for s in changes if 0 < s < steps), steps})
-        with tqdm(total=round(tstop, 6), unit="ms", desc="NEST", unit_scale=False,
+        with tqdm(total=round(tstop, 6), unit="ms", desc="NEST", unit_scale=False, disable=_rank() != 0,
                   bar_format="{desc}: {n:.0f}/{total:.0f} ms simulated [{elapsed} elapsed, ETA {remaining}]") as bar, \
                 nest.RunManager():
             done = 0
@@ -67,9 +75,63 @@ class ProgressSimulator(pointnet.PointSimulator):
 
 
 def _add_current(nest_ids: np.ndarray, delta_pa: float) -> None:
-    """Add ``delta_pa`` to the constant input current ``I_e`` (pA) of the given NEST nodes."""
+    """Add ``delta_pa`` to the constant input current ``I_e`` (pA) of the given NEST nodes held by this process.
+
+    Under MPI each rank holds only its share of the nodes (the others are proxies without parameters), so each rank
+    changes its own; on one process every node is local.
+    """
     cells = nest.NodeCollection(np.unique(nest_ids).tolist())
+    local = cells.local
+    mask = [local] if isinstance(local, bool) else list(local)
+    if not all(mask):
+        cells = cells[mask]
+    if len(cells) == 0:
+        return
     cells.set(I_e=(np.asarray(cells.get("I_e"), dtype=float).reshape(-1) + delta_pa).tolist())
+
+
+def _rank() -> int:
+    """This process's MPI rank in NEST (0 without MPI)."""
+    return nest.Rank()
+
+
+def _barrier() -> None:
+    """Wait until every MPI process of NEST has come here."""
+    nest.SyncProcesses()
+
+
+def check_launch(env: Mapping[str, str] | None = None, config: str = "CONFIG") -> int:
+    """Stop when started by an MPI launcher that this NEST cannot join; return the number of NEST processes.
+
+    Reads only the environment and NEST's kernel status, so it runs before anything is read or written.
+
+    Parameters
+    ----------
+    env : mapping of str to str, optional
+        Environment variables (default ``os.environ``).
+    config : str
+        The configuration file, for the commands in the message.
+
+    Returns
+    -------
+    int
+        ``nest.NumProcesses()``: 1 without MPI.
+
+    Raises
+    ------
+    ConfigError
+        See :func:`simulation.mpi.check_mpi`.
+    """
+    env = os.environ if env is None else env
+    processes = nest.NumProcesses()
+    bmtk_processes = None
+    if processes > 1:
+        from bmtk.utils.io import bmtk_world_comm
+
+        bmtk_processes = bmtk_world_comm.MPI_size
+    check_mpi(mpi_world_size_from_env(env), processes, evidence=", ".join(mpi_launch_variables(env)),
+              bmtk_processes=bmtk_processes, config=config)
+    return processes
 
 
 def load_config(path: Path, build_missing: bool = True) -> pointnet.Config:
@@ -145,9 +207,27 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True) -> Pa
 
     The spikes go to ``<name>.partial.h5`` and are renamed to the configured name only when the run completes,
     so an interrupted run leaves no spikes file that looks complete.
+
+    Parameters
+    ----------
+    path : Path
+        The PointNet configuration (JSON).
+    build_missing : bool
+        Build a missing network or LGN spikes file with the defaults (never under MPI: a missing file is then an
+        error naming the command that makes it).
+    summary : bool
+        Print the per-population summary and write ``rates_summary.csv`` beside the spikes.
+
+    Raises
+    ------
+    ConfigError
+        If the configuration cannot be run, or the process was started by an MPI launcher that this NEST cannot
+        join (:func:`check_launch`); nothing has been written.
     """
+    processes = check_launch(config=str(path))
+    rank = _rank()
     original = read_json(path).get("output", {}).get("spikes_file", "spikes.h5")
-    config = load_config(path, build_missing)
+    config = load_config(path, build_missing and processes == 1)
     final = Path(config.output_dir) / Path(original).name
     partial = Path(config.output_dir) / Path(partial_name(original)).name
     config.build_env()
@@ -155,14 +235,24 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True) -> Pa
     network = pointnet.PointNetwork.from_config(config)
     sim = ProgressSimulator.from_config(config, network)
     loaded = time.perf_counter()
-    print(f"loaded the network into NEST in {loaded - start:.1f} s ({nest.num_connections:,} connections, "
-          f"{nest.GetKernelStatus('local_num_threads')} threads, dt {config.dt} ms)", flush=True)
+    if rank == 0:
+        layout = f"{processes} MPI processes x " if processes > 1 else ""
+        print(f"loaded the network into NEST in {loaded - start:.1f} s ({nest.num_connections:,} connections, "
+              f"{layout}{nest.GetKernelStatus('local_num_threads')} threads, dt {config.dt} ms)", flush=True)
     sim.run()
-    os.replace(partial, final)
-    _record_spikes_file(Path(config.output_dir) / Path(path).name, final)
-    print(f"simulated {config.tstop:g} ms in {time.perf_counter() - loaded:.1f} s; spikes: {final}", flush=True)
-    if summary:
-        from analysis.rates import print_summary
+    if processes > 1:
+        _barrier()  # every rank's share of the spikes and reports is written
+    try:
+        if rank == 0:
+            os.replace(partial, final)
+            _record_spikes_file(Path(config.output_dir) / Path(path).name, final)
+            print(f"simulated {config.tstop:g} ms in {time.perf_counter() - loaded:.1f} s; spikes: {final}",
+                  flush=True)
+            if summary:
+                from analysis.rates import print_summary
 
-        print_summary(config, final)
+                print_summary(config, final)
+    finally:
+        if processes > 1:
+            _barrier()  # no rank returns before the spikes file has its final name (nor waits for a failed rank 0)
     return final
