@@ -17,9 +17,11 @@ from circuits.digits import N_PIXELS, count_spikes, load_split, poisson_schedule
 from circuits.ga import (
     GA_FILE,
     Evaluator,
+    class_mean_rows,
     detection_fitness,
     evolve,
     genome_record,
+    hidden_counts,
     load_genome,
     load_params,
     make_network,
@@ -80,6 +82,19 @@ def test_weight_sign_picks_excitation_or_inhibition(small, nest_kernel):
     assert counts.shape == (len(schedule.onsets_ms), 10)
     assert counts[:, 3].sum() > 0
     assert counts[:, 5].sum() == 0 and counts[:, [0, 1, 2, 4, 6, 7, 8, 9]].sum() == 0
+
+
+def test_class_mean_rows_favour_each_digits_hidden_neurons(small, nest_kernel):
+    """The seed read-out: row d weighs hidden neurons by how much more they fire for digit d than on average."""
+    network, schedule, labels, _ = small
+    counts = hidden_counts(network, schedule)
+    assert counts.shape == (len(labels), N_HIDDEN) and counts.sum() > 0
+    rows = class_mean_rows(network, schedule, labels, norm_nS=10.0)
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 10.0)
+    means = np.stack([counts[labels == d].mean(axis=0) for d in range(10)])
+    above = means - means.mean(axis=0)
+    np.testing.assert_array_equal(np.sign(rows), np.sign(above))  # excite iff the neuron prefers the digit
+    assert np.all(rows[above == 0] == 0)
 
 
 def test_detection_fitness():
