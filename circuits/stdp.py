@@ -9,11 +9,12 @@ Two studies of NEST's pair-based ``stdp_synapse`` (parameters in ``circuits/stdp
 - :func:`run_stdp` -- learning, in the manner of Diehl & Cook 2015: the 64 pixels fire Poisson spikes
   (:func:`circuits.digits.poisson_schedule`) into parrot neurons that reach an excitatory layer of ``iaf_cond_exp``
   neurons through ``stdp_synapse``; each excitatory neuron drives its own inhibitory neuron, which inhibits all the
-  other excitatory neurons. Between images, from Python, each neuron's threshold rises by ``theta_plus_mV`` per
-  spike (decaying with ``tau_theta_ms``) and its input weights are rescaled to a fixed sum. After training the
-  weights and thresholds are frozen (static synapses), every training image is shown once more and each neuron is
-  labelled with the class it answers most (mean spike count per image of the class); a test image is classified by
-  the class whose labelled neurons fire most on average. Test images are used for nothing but the final score.
+  other excitatory neurons. Between images, from Python, each neuron's threshold rises per spike by ``theta_plus_mV``
+  x N / ``theta_reference_neurons`` for a layer of N neurons (decaying with ``tau_theta_ms``) and its input weights
+  are rescaled to a fixed sum. After training the weights and thresholds are frozen (static synapses), every training
+  image is shown once more and each neuron is labelled with the class it answers most (mean spike count per image of
+  the class); a test image is classified by the class whose labelled neurons fire most on average. Test images are
+  used for nothing but the final score.
 
 :func:`size_series` repeats :func:`run_stdp` over network sizes. Every random draw comes from one master seed through
 the named streams of :func:`build_network.build.stream`, so the same seed gives the same numbers.
@@ -61,13 +62,15 @@ SCHEMA = {
     "encoding": ("max_rate_hz", "presentation_ms", "rest_ms", "dt_ms", "min_spikes", "rate_step_hz", "max_repeats"),
     "neuron": ("tau_syn_ex_ms", "tau_syn_in_ms", "E_ex_mV", "E_in_mV"),
     "inhibition": ("e_to_i_nS", "i_to_e_nS", "delay_ms"),
-    "learning": ("weight_sum_nS", "w_init_max_nS", "theta_plus_mV", "tau_theta_ms", "normalise_all_every"),
+    "learning": ("weight_sum_nS", "w_init_max_nS", "theta_plus_mV", "theta_reference_neurons", "tau_theta_ms",
+                 "normalise_all_every"),
     "defaults": ("neurons", "epochs"),
 }
 #: Fields that may be zero or negative (all others must be > 0).
 SIGNED = {"dt_min_ms", "dt_max_ms", "E_ex_mV", "E_in_mV", "a_minus_nS", "theta_plus_mV", "max_repeats"}
 #: Fields that must be whole numbers.
-WHOLE = {"n_pairs", "min_spikes", "max_repeats", "normalise_all_every", "neurons", "epochs"}
+WHOLE = {"n_pairs", "min_spikes", "max_repeats", "normalise_all_every", "neurons", "epochs",
+         "theta_reference_neurons"}
 #: Silence (ms) before the spike that applies the potentiation NEST still holds at the end of training.
 FLUSH_WAIT_MS = 500.0
 POST_MODELS = ("parrot", "lif_cond")
@@ -518,12 +521,29 @@ def initial_weights(neurons: int, params: dict, rng: np.random.Generator) -> np.
     return _normalise(w, learn["weight_sum_nS"], params["plasticity"]["w_max_nS"])
 
 
+def theta_plus_mV(params: dict, neurons: int) -> float:
+    """Threshold increment per spike (mV) of a layer of ``neurons``: ``theta_plus_mV`` x neurons / reference.
+
+    Each neuron wins about 1/N of the images, so its spikes over an epoch, and the threshold they build up, fall as
+    1/N at a fixed increment; scaling the increment with N keeps the threshold a neuron reaches over an epoch
+    independent of the layer size (``theta_plus_mV`` is tuned at ``theta_reference_neurons``).
+
+    Examples
+    --------
+    >>> theta_plus_mV({"learning": {"theta_plus_mV": 0.05, "theta_reference_neurons": 100}}, 25)
+    0.0125
+    """
+    learn = params["learning"]
+    return float(learn["theta_plus_mV"]) * neurons / float(learn["theta_reference_neurons"])
+
+
 def train(images: np.ndarray, neurons: int, epochs: int, params: dict, seed: int, threads: int = 1,
           progress: bool | None = None) -> Learned:
     """Unsupervised training of the excitatory layer on ``images`` (labels are not used).
 
     Each epoch shows every image once, in a fresh random order, for ``presentation_ms`` then ``rest_ms`` of silence.
-    After each image, from Python: thresholds ``theta += theta_plus_mV x spikes`` (decaying with ``tau_theta_ms``)
+    After each image, from Python: thresholds ``theta += theta_plus x spikes`` (decaying with ``tau_theta_ms``),
+    ``theta_plus = theta_plus_mV x neurons / theta_reference_neurons`` (see :func:`theta_plus_mV`),
     and the input weights of every neuron that fired in this image or the previous one rescaled to sum to
     ``weight_sum_nS`` (all neurons every ``normalise_all_every`` images and at the end). An image that evoked fewer
     than ``min_spikes`` spikes is shown again with all rates ``rate_step_hz`` higher (up to ``max_repeats`` times).
@@ -557,6 +577,7 @@ def train(images: np.ndarray, neurons: int, epochs: int, params: dict, seed: int
     net = _Network(params, weights, theta, plastic=True, seed=seed, threads=threads)
     slot = enc["presentation_ms"] + enc["rest_ms"]
     decay = math.exp(-slot / learn["tau_theta_ms"])
+    increment = theta_plus_mV(params, neurons)
     every = int(learn["normalise_all_every"])
     all_neurons = np.arange(neurons)
     previous = np.zeros(0, dtype=int)
@@ -575,7 +596,7 @@ def train(images: np.ndarray, neurons: int, epochs: int, params: dict, seed: int
                 presentations += 1
                 _, senders = net.take_spikes()
                 counts = np.bincount(senders, minlength=neurons)
-                theta = theta * decay + learn["theta_plus_mV"] * counts
+                theta = theta * decay + increment * counts
                 net.exc.set([{"V_th": v} for v in (net.v_th_mV + theta).tolist()])
                 fired = np.flatnonzero(counts)
                 if (presentations % every) == 0:

@@ -22,6 +22,7 @@ from circuits.stdp import (
     size_series,
     stdp_synapse_params,
     stdp_window,
+    theta_plus_mV,
     train,
     vote,
     window_closed_form,
@@ -158,7 +159,9 @@ def test_training_potentiates_the_inputs_that_drive_the_neuron(tiny):
     assert after.sum() == pytest.approx(tiny["learning"]["weight_sum_nS"], rel=1e-9)
     spikes = learned.spikes_per_image.sum()
     assert spikes >= len(images) * tiny["encoding"]["min_spikes"]
-    assert learned.theta_mV[0] == pytest.approx(tiny["learning"]["theta_plus_mV"] * spikes, rel=1e-3)
+    assert learned.theta_mV[0] == pytest.approx(theta_plus_mV(tiny, 1) * spikes, rel=1e-3)
+    assert theta_plus_mV(tiny, 1) == pytest.approx(tiny["learning"]["theta_plus_mV"]
+                                                   / tiny["learning"]["theta_reference_neurons"])
 
 
 def test_labels_and_votes():
