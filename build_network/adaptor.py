@@ -10,6 +10,10 @@ bmtk's default ``DenseNetwork`` calls a connection rule once per source/target p
 
 Both kinds of table are merged, sorted, indexed and written by bmtk's own ``EdgesCollator`` and
 ``DenseNetwork._save_edges``, so the files are bmtk's standard SONATA output either way.
+
+Nothing on the vectorized path is dense: each distinct node pool is read once per build (bmtk re-evaluates a
+pool's query on every cell each time it is iterated), and an edge type's connections are put in bmtk's order
+(by source, then target) by counting sorts, so time and memory grow with the number of connections.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from bmtk.builder.network_adaptors.dm_network import DenseNetwork
 from bmtk.builder.network_adaptors.edge_props_table import EdgeTypesTableMemory
+from scipy.sparse import coo_matrix
 
 NSYNS_DTYPE = np.dtype(np.uint32)  # the dtype bmtk's dense table uses, so both kinds group together
 
@@ -61,6 +66,39 @@ class NodeArrays:
         return self._cache[key]
 
 
+def source_major_order(source_ids: np.ndarray, target_ids: np.ndarray) -> np.ndarray:
+    """The order that lists connections by source node id, then by target node id (bmtk's dense-table order).
+
+    For distinct pairs this is two counting sorts (scipy's COO -> CSR conversion, then a sort of the targets
+    within each source), linear in the number of connections; repeated pairs fall back to ``numpy.lexsort``,
+    which keeps repeats in their given order.
+
+    Parameters
+    ----------
+    source_ids, target_ids : numpy.ndarray
+        Non-negative node ids of every connection.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Permutation of ``range(len(source_ids))``.
+
+    Examples
+    --------
+    >>> source_major_order(np.array([2, 0, 2, 1]), np.array([5, 7, 1, 3])).tolist()
+    [1, 3, 2, 0]
+    """
+    n = len(source_ids)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    shape = (int(source_ids.max()) + 1, int(target_ids.max()) + 1)
+    table = coo_matrix((np.arange(n, dtype=np.int64), (source_ids, target_ids)), shape=shape).tocsr()
+    if table.nnz != n:  # repeated pairs were merged: order them the slow way
+        return np.lexsort((target_ids, source_ids))
+    table.sort_indices()
+    return table.data
+
+
 class SparseEdgeTypesTable(EdgeTypesTableMemory):
     """The edges of one edge type as coordinate arrays, with the interface bmtk's collator reads.
 
@@ -82,11 +120,15 @@ class SparseEdgeTypesTable(EdgeTypesTableMemory):
         self.target_network = connection_map.target_nodes.network_name
         self.edge_type_id = connection_map.edge_type_properties["edge_type_id"]
         self.edge_group_id = -1  # assigned by bmtk's EdgesCollator
-        keep = np.asarray(nsyns) > 0
-        # bmtk's dense table lists edges source-major, then by target: keep that order
-        order = np.lexsort((target_ids[keep], source_ids[keep]))
-        self._node_ids = np.column_stack((source_ids[keep], target_ids[keep]))[order].astype(np.uint64)
-        self._nsyns = np.asarray(nsyns)[keep][order].astype(NSYNS_DTYPE)
+        source_ids, target_ids, nsyns = (np.asarray(a) for a in (source_ids, target_ids, nsyns))
+        keep = nsyns > 0
+        if not keep.all():
+            source_ids, target_ids, nsyns = source_ids[keep], target_ids[keep], nsyns[keep]
+        order = source_major_order(source_ids, target_ids)
+        self._node_ids = np.empty((len(order), 2), dtype=np.uint64)
+        self._node_ids[:, 0] = source_ids[order]
+        self._node_ids[:, 1] = target_ids[order]
+        self._nsyns = nsyns[order].astype(NSYNS_DTYPE)
         self._prop_vals = {}
 
     @property
@@ -126,6 +168,29 @@ class SparseNetwork(DenseNetwork):
 
     progress: Callable[[int], object] | None = None
 
+    def __init__(self, name: str, **network_props) -> None:
+        super().__init__(name, **network_props)
+        self._pools: dict[tuple[int, str], NodeArrays] = {}
+
+    def build(self, force: bool = False) -> None:
+        """Build the edges (bmtk's ``build``), reading each distinct node pool once."""
+        self._pools = {}
+        try:
+            super().build(force)
+        finally:
+            self._pools = {}
+
+    def _node_arrays(self, pool) -> NodeArrays:
+        """The cells of a bmtk ``NodePool`` as :class:`NodeArrays`, read once per pool query and build.
+
+        bmtk evaluates a pool's query on every cell each time the pool is iterated, so an edge type's source
+        and target pools are read once here and shared by every edge type with the same query.
+        """
+        key = (id(pool.network), pool.filter_str)
+        if key not in self._pools:
+            self._pools[key] = NodeArrays(list(iter(pool)))  # iter: list() would call len(), a second pass
+        return self._pools[key]
+
     def _add_edges(self, connection_map, i) -> None:
         rule = connection_map.connector
         if not getattr(rule, "vectorized", False):
@@ -135,11 +200,12 @@ class SparseNetwork(DenseNetwork):
                 raise NotImplementedError(
                     "SparseNetwork: per-synapse properties (add_properties) are not supported with a "
                     "vectorized rule; put the value in the edge type instead.")
-            sources = NodeArrays(list(connection_map.source_nodes))
-            targets = NodeArrays(list(connection_map.target_nodes))
+            sources = self._node_arrays(connection_map.source_nodes)
+            targets = self._node_arrays(connection_map.target_nodes)
             src_idx, trg_idx, nsyns = rule(sources, targets, **(connection_map.connector_params or {}))
             table = SparseEdgeTypesTable(connection_map, self.name, sources.node_ids[src_idx],
                                          targets.node_ids[trg_idx], np.asarray(nsyns))
+            del src_idx, trg_idx, nsyns
             target_pool = connection_map.target_nodes
             self._target_networks[target_pool.network_name] = target_pool.network
             self._nedges += table.n_syns

@@ -41,6 +41,9 @@ NETWORK_FILES = (
 )
 SYNAPSE_MODEL = {"e": "instantaneousExc.json", "i": "instantaneousInh.json"}
 RULES = ("fast", "reference")
+#: HDF5 compression of the written files, as bmtk's writer takes it. The default, none, makes bmtk's save about
+#: 3x faster than gzip, bmtk's own default, for files about 4x larger; the content is the same.
+COMPRESSIONS = ("none", "gzip")
 # Node- and edge-type ids: V1 types from 100, LGN types from 200, so ids are unique across the files.
 V1_TYPE_ID, LGN_TYPE_ID = 100, 200
 
@@ -228,7 +231,8 @@ def _syn_weight(row, ei: str) -> float:
 
 
 def build_network(out_dir: Path, n_cells: int | None = None, seed: int = 0, spec: ModelSpec | None = None,
-                  rule: str = "fast", force: bool = False, progress: bool = True) -> dict:
+                  rule: str = "fast", force: bool = False, progress: bool = True,
+                  compression: str = "none") -> dict:
     """Build V1 and LGN and write the eight SONATA files (and ``build_info.json``) to ``out_dir``.
 
     Everything is written to a temporary folder beside ``out_dir`` and moved into place only when complete:
@@ -249,7 +253,9 @@ def build_network(out_dir: Path, n_cells: int | None = None, seed: int = 0, spec
     force : bool
         Replace an existing, non-empty ``out_dir``.
     progress : bool
-        Show a progress bar over edge types.
+        Show a progress bar over the edge types and the files written.
+    compression : {'none', 'gzip'}
+        HDF5 compression of the ``.h5`` files (see :data:`COMPRESSIONS`); it does not change their content.
 
     Returns
     -------
@@ -265,6 +271,8 @@ def build_network(out_dir: Path, n_cells: int | None = None, seed: int = 0, spec
     """
     if rule not in RULES:
         raise params.ParameterError(f"rule {rule!r} is not one of {RULES}.")
+    if compression not in COMPRESSIONS:
+        raise params.ParameterError(f"compression {compression!r} is not one of {COMPRESSIONS}.")
     spec = spec or ModelSpec.load()
     n_cells = spec.column.n_cells if n_cells is None else int(n_cells)
     sizes = params.population_sizes(spec.populations, n_cells)
@@ -277,13 +285,8 @@ def build_network(out_dir: Path, n_cells: int | None = None, seed: int = 0, spec
     try:
         v1 = build_v1(spec, n_cells, seed, rule)
         lgn = build_lgn(spec, v1, n_cells, seed, rule)
-        n_edge_types = len(spec.v1_connections) + len(spec.lgn_connections)
-        with tqdm(total=n_edge_types, desc="edge types", unit="type", disable=not progress) as bar:
-            for net in (v1, lgn):
-                net.adaptor.progress = bar.update
-                net.build()
-                net.save(output_dir=str(tmp))
-        info = _build_info(spec, tmp, n_cells, seed, rule, sizes)
+        _build_and_save((v1, lgn), spec, tmp, compression, progress)
+        info = _build_info(spec, tmp, n_cells, seed, rule, sizes, compression)
         (tmp / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
         swap_into_place(tmp, out_dir)
     finally:
@@ -292,7 +295,53 @@ def build_network(out_dir: Path, n_cells: int | None = None, seed: int = 0, spec
     return info
 
 
-def _build_info(spec: ModelSpec, folder: Path, n_cells: int, seed: int, rule: str, sizes: dict) -> dict:
+def _build_and_save(networks: tuple[NetworkBuilder, ...], spec: ModelSpec, folder: Path, compression: str,
+                    progress: bool) -> None:
+    """Build each network's edges and save its nodes and edges with bmtk's writer, one network after the other.
+
+    A network's edge tables are handed to bmtk's writer and freed before the next network is built, so the
+    peak memory is that of the larger network, not of both.
+
+    Parameters
+    ----------
+    networks : tuple of bmtk.builder.NetworkBuilder
+        The networks, in build order (V1 first: the LGN edges target it).
+    spec : ModelSpec
+        Model parameters (names the edge types for the progress bar).
+    folder : Path
+        Output folder.
+    compression : str
+        HDF5 compression, one of :data:`COMPRESSIONS`.
+    progress : bool
+        Show a progress bar: one step per edge type and per file written.
+    """
+    steps = [f"V1: {r.source}->{r.target}" for r in spec.v1_connections.itertuples()]
+    steps += [f"LGN: ->{r.target}" for r in spec.lgn_connections.itertuples()]
+    n_steps = len(steps) + 2 * len(networks)
+    done = 0  # edge types built so far
+
+    def edge_type_done(n: int = 1) -> None:
+        nonlocal done
+        done += n
+        bar.update(n)
+        bar.set_postfix_str(steps[done] if done < len(steps) else "", refresh=False)
+
+    with tqdm(total=n_steps, desc="building", unit="step", disable=not progress) as bar:
+        for net in networks:
+            bar.set_postfix_str(steps[done] if done < len(steps) else "")
+            net.adaptor.progress = edge_type_done
+            net.build()
+            bar.set_postfix_str(f"writing {net.name}_nodes.h5")
+            net.save_nodes(output_dir=str(folder), compression=compression)
+            bar.update()
+            bar.set_postfix_str(f"writing {net.name}'s edges files")
+            net.save_edges(output_dir=str(folder), force_overwrite=True, compression=compression)
+            bar.update()
+        bar.set_postfix_str("done")
+
+
+def _build_info(spec: ModelSpec, folder: Path, n_cells: int, seed: int, rule: str, sizes: dict,
+                compression: str) -> dict:
     missing = [f for f in NETWORK_FILES if not (folder / f).is_file()]
     if missing:
         raise RuntimeError(f"bmtk wrote no {missing} (an edge type produced no edge?); nothing was saved.")
@@ -302,7 +351,7 @@ def _build_info(spec: ModelSpec, folder: Path, n_cells: int, seed: int, rule: st
             "column_radius_um": round(radius, 3),
             "depth_range_um": [spec.column.depth_min_um, spec.column.depth_max_um],
             "lgn_n_cells": spec.column.lgn_n_cells, "lgn_field_deg": [round(half_x, 4), round(half_y, 4)],
-            "weight_scales": spec.weight_scales,
+            "weight_scales": spec.weight_scales, "compression": compression,
             "bmtk_version": bmtk.__version__, "files": list(NETWORK_FILES)}
 
 

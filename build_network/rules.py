@@ -17,12 +17,13 @@ inclusive one, makes every number mean what it says.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
 from .adaptor import NodeArrays, vectorized
 
 #: Targets handled per block by the fast V1 rule; fixed, so that a seed gives the same network everywhere.
 TARGET_BLOCK = 512
+#: Uniform numbers drawn at once by the fast V1 rule (8 bytes each); any value gives the same network.
+DRAW_CHUNK = 1 << 17
 
 
 def connection_probability(r_um, d_weight_min: float, d_weight_max: float, d_max_um: float):
@@ -159,45 +160,119 @@ def distance_connector_fast(sources: NodeArrays, targets: NodeArrays, d_weight_m
                             seed: np.random.SeedSequence | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All edges of one V1 -> V1 edge type at once, drawn as :func:`distance_connector` draws each pair.
 
-    Targets are taken in blocks of :data:`TARGET_BLOCK` in x order; each block meets only the sources whose
-    x lies within ``d_max`` of the block, so the work grows with the number of candidate pairs, not S x T.
+    The random stream is laid out as follows, and this layout is what a seed means. Targets are taken in
+    blocks of :data:`TARGET_BLOCK` in x order; each block meets the window of sources whose x lies within
+    ``d_max`` (um) of the block, sorted by x; one uniform number is drawn per (target, source) pair of the
+    block and window, row by row, and the pair connects when it is below the pair's probability. The synapse
+    counts are drawn last, one per connection, in the order the connections were found.
+
+    Only the uniform numbers are made for every pair of the window. A pair can connect only if its number
+    is below the rule's largest probability, so distance and probability are computed for those pairs
+    alone; and the numbers are drawn in chunks of at most :data:`DRAW_CHUNK`, so memory stays bounded
+    whatever the block and window sizes. The result is identical, pair for pair and in order, to drawing
+    and testing the whole block x window table at once.
 
     Parameters
     ----------
     sources, targets : NodeArrays
         Cells with ``positions`` (um).
     d_weight_min, d_weight_max, d_max, nsyn_min, nsyn_max
-        As :func:`distance_connector`.
+        As :func:`distance_connector` (``d_max`` in um).
     seed : numpy.random.SeedSequence or int
         Seed of this edge type's random stream.
 
     Returns
     -------
     source_index, target_index, nsyns : numpy.ndarray
-        Indices into ``sources`` and ``targets`` of each connection and its number of synapses.
+        Indices into ``sources`` and ``targets`` of each connection and its number of synapses, ordered by
+        target block, then target, then source in x order.
     """
     rng = np.random.default_rng(seed)
     src_pos = sources.array("positions")
     trg_pos = targets.array("positions")
     src_order = np.argsort(src_pos[:, 0], kind="stable")
-    src_x = src_pos[src_order, 0]
     trg_order = np.argsort(trg_pos[:, 0], kind="stable")
+    src_sorted = [np.ascontiguousarray(src_pos[src_order, k]) for k in range(3)]  # (x, y, z) in x order
+    src_ids_sorted = sources.node_ids[src_order]
+    may_self = np.intersect1d(sources.node_ids, targets.node_ids).size > 0
+    # every probability of the rule lies between its two end values; the margin covers rounding
+    p_bound = max(d_weight_min, d_weight_max) * (1.0 + 1e-9)
+    d_max_sq = d_max * d_max * (1.0 + 1e-9)
+    buffer = np.empty(DRAW_CHUNK)
     found_src, found_trg = [], []
     for begin in range(0, len(trg_order), TARGET_BLOCK):
         block = trg_order[begin:begin + TARGET_BLOCK]
-        lo = np.searchsorted(src_x, trg_pos[block, 0].min() - d_max, side="left")
-        hi = np.searchsorted(src_x, trg_pos[block, 0].max() + d_max, side="right")
-        window = src_order[lo:hi]
-        r = cdist(trg_pos[block], src_pos[window])
-        p = connection_probability(r, d_weight_min, d_weight_max, d_max)
-        p[targets.node_ids[block][:, None] == sources.node_ids[window][None, :]] = 0.0
-        t_idx, s_idx = np.nonzero(rng.random(p.shape) < p)
-        found_trg.append(block[t_idx])
-        found_src.append(window[s_idx])
+        lo = np.searchsorted(src_sorted[0], trg_pos[block, 0].min() - d_max, side="left")
+        hi = np.searchsorted(src_sorted[0], trg_pos[block, 0].max() + d_max, side="right")
+        width = hi - lo
+        if width == 0:
+            continue
+        window = [c[lo:hi] for c in src_sorted]
+        rows_per_chunk = max(1, DRAW_CHUNK // width)
+        if buffer.size < rows_per_chunk * width:  # a window wider than DRAW_CHUNK: one row at a time
+            buffer = np.empty(rows_per_chunk * width)
+        for row0 in range(0, len(block), rows_per_chunk):
+            rows = block[row0:row0 + rows_per_chunk]
+            draws = buffer[:len(rows) * width]
+            rng.random(out=draws)  # the next len(rows) x width numbers of the stream, row-major
+            flat = np.flatnonzero(draws < p_bound)
+            u = draws[flat]
+            row_of, col_of = np.divmod(flat, width)
+            trg_chunk = trg_pos[rows]
+            # pairs farther than d_max in the x-z plane cannot connect (p = 0 beyond d_max)
+            dx = trg_chunk[:, 0][row_of] - window[0][col_of]
+            dz = trg_chunk[:, 2][row_of] - window[2][col_of]
+            near = np.flatnonzero(dx * dx + dz * dz <= d_max_sq)
+            u, row_of, col_of, dx, dz = u[near], row_of[near], col_of[near], dx[near], dz[near]
+            # the arithmetic of scipy's cdist (target minus source, summed over x, y, z), so r is bitwise the same
+            dy = trg_chunk[:, 1][row_of] - window[1][col_of]
+            r = np.sqrt(dx * dx + dy * dy + dz * dz)
+            p = connection_probability(r, d_weight_min, d_weight_max, d_max)
+            if may_self:
+                p[targets.node_ids[rows][row_of] == src_ids_sorted[lo:hi][col_of]] = 0.0
+            keep = u < p
+            found_trg.append(rows[row_of[keep]])
+            found_src.append(src_order[lo + col_of[keep]])
     src_index = np.concatenate(found_src) if found_src else np.zeros(0, dtype=int)
     trg_index = np.concatenate(found_trg) if found_trg else np.zeros(0, dtype=int)
     nsyns = rng.integers(nsyn_min, nsyn_max + 1, size=len(src_index))
     return src_index, trg_index, nsyns
+
+
+def smallest_first(keys: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` smallest keys of each row, smallest first: ``np.argsort(keys, axis=1)[:, :k]``.
+
+    Partitions each row, then sorts only the ``k + 1`` smallest. A row whose ``k + 1`` smallest keys hold a
+    repeated value (where the order of equal keys could depend on the sorting algorithm) is sorted in full
+    with ``np.argsort``, so the result is always exactly that of ``np.argsort``.
+
+    Parameters
+    ----------
+    keys : numpy.ndarray, shape (rows, n)
+        Keys.
+    k : int
+        Number of indices wanted per row.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (rows, min(k, n))
+
+    Examples
+    --------
+    >>> smallest_first(np.array([[0.5, 0.1, 0.9, 0.3]]), 2).tolist()
+    [[1, 3]]
+    """
+    n = keys.shape[1]
+    if k + 1 >= n:
+        return np.argsort(keys, axis=1)[:, :k]
+    head = np.argpartition(keys, k, axis=1)[:, :k + 1]
+    head_keys = np.take_along_axis(keys, head, axis=1)
+    order = np.argsort(head_keys, axis=1)
+    head = np.take_along_axis(head, order, axis=1)
+    tied = (np.diff(np.take_along_axis(head_keys, order, axis=1), axis=1) == 0).any(axis=1)
+    if tied.any():
+        head[tied] = np.argsort(keys[tied], axis=1)[:, :k + 1]
+    return head[:, :k]
 
 
 @vectorized
@@ -236,7 +311,7 @@ def select_source_cells_fast(sources: NodeArrays, targets: NodeArrays, nsources_
     for begin in range(0, n_targets, block_size):
         stop = min(begin + block_size, n_targets)
         keys = rng.random((stop - begin, len(sources.node_ids)))
-        ranked = np.argsort(keys, axis=1)[:, :nsources_max]
+        ranked = smallest_first(keys, nsources_max)
         rows, ranks = np.nonzero(np.arange(nsources_max)[None, :] < n_candidates[begin:stop, None])
         found_trg.append(begin + rows)
         found_src.append(ranked[rows, ranks])

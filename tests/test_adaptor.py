@@ -65,3 +65,16 @@ def test_sparse_adaptor_keeps_bmtk_rules_working(tmp_path):
     assert _datasets(out / "V1_V1_edges.h5").keys() == _datasets(ref / "V1_V1_edges.h5").keys()
     for name, data in _datasets(out / "V1_V1_edges.h5").items():
         assert np.array_equal(data, _datasets(ref / "V1_V1_edges.h5")[name]), name
+
+
+def test_source_major_order_is_lexsort():
+    """The counting-sort order equals numpy's lexsort by (source, target), for distinct and for repeated pairs."""
+    from build_network.adaptor import source_major_order
+
+    rng = np.random.default_rng(1)
+    keys = rng.choice(300 * 200, size=5000, replace=False)
+    src, trg = keys // 200, keys % 200
+    assert np.array_equal(source_major_order(src, trg), np.lexsort((trg, src)))
+    src, trg = np.array([3, 1, 3, 1, 0]), np.array([2, 4, 2, 0, 9])  # (3, 2) twice: given order kept
+    assert np.array_equal(source_major_order(src, trg), np.lexsort((trg, src)))
+    assert len(source_major_order(np.zeros(0, int), np.zeros(0, int))) == 0

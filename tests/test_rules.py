@@ -119,3 +119,14 @@ def test_lgn_distance_limit_on_both_rules():
         assert abs(len(s_i) - expected) <= 4 * np.sqrt(var)
     assert ref[t_idx, s_idx].min() >= 3 and ref.max() <= 12
     assert nsyn_fast.min() >= 3 and nsyn_fast.max() <= 12
+
+
+def test_smallest_first_is_argsort_even_with_ties():
+    from build_network.rules import smallest_first
+
+    rng = np.random.default_rng(4)
+    keys = rng.random((400, 60))
+    assert np.array_equal(smallest_first(keys, 12), np.argsort(keys, axis=1)[:, :12])
+    ties = rng.integers(0, 15, (400, 60)).astype(float)  # many equal keys: those rows take the full sort
+    assert np.array_equal(smallest_first(ties, 12), np.argsort(ties, axis=1)[:, :12])
+    assert np.array_equal(smallest_first(keys[:, :5], 12), np.argsort(keys[:, :5], axis=1))
