@@ -251,7 +251,7 @@ def evaluate_targets(results: dict) -> list[dict]:
         for key, unit in (("build_s", "s"), ("build_peak_mb", "MB"), ("sim_peak_mb", "MB")):
             value = _predict(fits.get(key), edges_large)
             if value is not None:
-                notes[key] = f"not measured; projected from the scaling fits: {value:,.0f} {unit}"
+                notes[key] = f"the scaling fits project {value:,.0f} {unit}"
         if notes["sim_peak_mb"]:
             notes["sim_peak_mb"] += f" (series: {_series_condition(results)})"
     large_build = builds.get(str(TARGET_CELLS_LARGE)) or {}
