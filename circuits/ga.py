@@ -18,7 +18,7 @@ The network (``python -m circuits ga``)::
 - The initial rows are spread (Gaussian, ``init_sigma_nS``) around a read-out from class means: row ``d`` is the
   mean hidden response to digit ``d`` minus the mean over digits (on the fitness images), at a fixed L2 norm
   (``init_centre_norm_nS``; 0 starts around zero). That read-out alone scores about 66% on the test images;
-  the GA takes it from there (a seeded GA; from around zero it got stuck near 76%, see the README).
+  the GA takes it from there (a seeded GA; from around zero it stalled at 74-76%, see the README).
 - Read-out: the most active output neuron; a tie in spike count goes to the one that fired first.
 - DEAP supplies tournament selection, two-point crossover and Gaussian mutation; the ``elite`` best rows of each
   sub-population pass unchanged to the next generation, so no digit's best fitness ever decreases.
