@@ -6,7 +6,9 @@ depends on (:func:`check_config`), and fills in this project's runtime choices (
 - ``run.n_thread`` may be ``"auto"``: the machine's cores;
 - ``voltage_sample`` (ours): ``{"enabled": true, "cells_per_population": 3}`` adds a membrane-voltage report
   for the first cells of each V1 population;
-- the spikes are written under a temporary name and renamed by :func:`simulation.run.simulate` when complete.
+- the spikes are written under a temporary name and renamed by :func:`simulation.run.simulate` when complete;
+- given a staging folder name, bmtk writes into that hidden folder inside ``output_dir`` (:func:`stage_output`),
+  from which :func:`simulation.run.simulate` moves the files into ``output_dir`` when the run completes.
 
 Every problem raises :class:`ConfigError` naming the key and the valid values.
 """
@@ -311,8 +313,15 @@ def voltage_report(config: dict) -> dict | None:
             "variable_name": "V_m", "file_name": "v_report.h5", "sections": "soma"}
 
 
-def prepare(config: dict) -> dict:
-    """Fill in the runtime choices: threads, the voltage report, and the temporary spikes name.
+def prepare(config: dict, staging: str | None = None) -> dict:
+    """Fill in the runtime choices: threads, the voltage report, the temporary spikes name and the staging folder.
+
+    Parameters
+    ----------
+    config : dict
+        The configuration, manifest variables resolved (not changed).
+    staging : str, optional
+        Name of a private folder inside ``output.output_dir`` that bmtk writes into instead (:func:`stage_output`).
 
     Returns
     -------
@@ -327,8 +336,43 @@ def prepare(config: dict) -> dict:
     report = voltage_report(prepared)
     if report is not None:
         prepared.setdefault("reports", {})["membrane_potential"] = report
+    if staging is not None:
+        prepared["output"] = stage_output(prepared["output"], staging)
     prepared["output"]["spikes_file"] = partial_name(prepared["output"].get("spikes_file", "spikes.h5"))
     return prepared
+
+
+def stage_output(output: dict, staging: str) -> dict:
+    """bmtk's ``output`` section redirected to the folder ``staging`` inside ``output_dir``.
+
+    ``output_dir`` becomes ``<output_dir>/<staging>`` (absolute); the log and spikes files that bmtk would write
+    inside ``output_dir`` (relative names are relative to it, as bmtk reads them) move there with the same relative
+    path; files named outside ``output_dir`` are left where they are.
+
+    Parameters
+    ----------
+    output : dict
+        The ``output`` section (not changed).
+    staging : str
+        The staging folder's name (one path component).
+
+    Returns
+    -------
+    dict
+        A new ``output`` section.
+    """
+    staged = dict(output)
+    output_dir = str(output.get("output_dir", "."))
+    target = os.path.join(os.path.abspath(output_dir), staging)
+    staged["output_dir"] = target
+    default = {"spikes_file": "spikes.h5"} if "spikes_file" not in output else {}
+    for key, file in {**output, **default}.items():
+        if (key == "log_file" or key.startswith("spikes_file")) and isinstance(file, str):
+            named = file if os.path.isabs(file) or file.startswith(output_dir) else os.path.join(output_dir, file)
+            relative = os.path.relpath(os.path.abspath(named), os.path.abspath(output_dir))
+            if relative != ".." and not relative.startswith(".." + os.sep):
+                staged[key] = os.path.join(target, relative)
+    return staged
 
 
 def partial_name(spikes_file: str) -> str:

@@ -1,15 +1,31 @@
-"""Running a PointNet configuration on NEST: missing defaults built, progress shown, spikes written atomically.
+"""Running a PointNet configuration on NEST: missing defaults built, progress shown, results replaced when complete.
+
+bmtk empties the output folder it is given when a run starts. :func:`simulate` therefore gives it a fresh, hidden
+staging folder inside the configured output folder (``<output_dir>/.staging-<host>-<pid>-<random>``); the output
+folder itself is created if missing and never emptied. Only when the run has completed are the files bmtk wrote
+(spikes, log, its copy of the configuration, reports) and ``rates_summary.csv`` moved into the output folder, each
+with :func:`os.replace`, replacing the files of the same name of the previous run; everything else there (reports,
+figures, perturbation suites, other conditions' folders) is left alone. A killed run leaves the previous results
+untouched and its staging folder behind; the next run into the same folder removes the staging folders of processes
+of this host that no longer exist (:func:`remove_stale_staging`).
 
 Under MPI (``mpirun -n K python run_pointnet.py config.json`` with a NEST built with MPI) every rank runs
-:func:`simulate`; bmtk writes the spikes (gathered to rank 0) and the reports itself, and of this module's files
-only rank 0 renames the spikes into place, points bmtk's copy of the configuration at them and writes the summary,
-after every rank has finished. Missing inputs are not built under MPI (K ranks would build them at once).
+:func:`simulate` with the same staging folder (its name is broadcast from rank 0); bmtk writes the spikes (gathered
+to rank 0) and the reports itself, and only rank 0 cleans up stale staging folders, moves the results into place,
+points bmtk's copy of the configuration at them and writes the summary, after every rank has finished. Missing inputs
+are not built under MPI (K ranks would build them at once).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
+import secrets
+import shutil
+import socket
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,7 +42,6 @@ from .config import (
     check_sections,
     input_files,
     network_files,
-    partial_name,
     prepare,
     read_json,
 )
@@ -34,6 +49,8 @@ from .mpi import check_mpi, mpi_launch_variables, mpi_world_size_from_env
 
 REPO = Path(__file__).resolve().parents[1]
 PROGRESS_STEPS = 50
+STAGING_PREFIX = ".staging-"
+STAGING_PATTERN = re.compile(rf"^{re.escape(STAGING_PREFIX)}(?P<host>.+)-(?P<pid>[0-9]+)-(?P<token>[0-9a-f]+)$")
 
 
 class ProgressSimulator(pointnet.PointSimulator):
@@ -134,7 +151,7 @@ def check_launch(env: Mapping[str, str] | None = None, config: str = "CONFIG") -
     return processes
 
 
-def load_config(path: Path, build_missing: bool = True) -> pointnet.Config:
+def load_config(path: Path, build_missing: bool = True, staging: str | None = None) -> pointnet.Config:
     """Read, complete and check ``path``; return the configuration bmtk runs.
 
     Parameters
@@ -144,6 +161,9 @@ def load_config(path: Path, build_missing: bool = True) -> pointnet.Config:
     build_missing : bool
         Build a missing network or LGN spikes file with the project defaults (and say so); otherwise a missing
         file is an error naming the command that makes it.
+    staging : str, optional
+        Name of the private folder inside the configured output folder that bmtk is to write into
+        (:func:`simulation.config.stage_output`); by default bmtk writes into the output folder itself.
 
     Raises
     ------
@@ -159,7 +179,7 @@ def load_config(path: Path, build_missing: bool = True) -> pointnet.Config:
     check_sections(config, path)
     _make_missing(config, path, build_missing)
     check_contents(config, path)
-    return pointnet.Config.from_dict(prepare(config))
+    return pointnet.Config.from_dict(prepare(config, staging))
 
 
 def _make_missing(config: dict, path: Path, build: bool) -> None:
@@ -192,8 +212,109 @@ def _make_missing(config: dict, path: Path, build: bool) -> None:
             raise ConfigError(f"{path}: could not make {file} (see the error above).")
 
 
+def staging_name(processes: int = 1) -> str:
+    """A fresh staging folder name, ``.staging-<host>-<pid>-<random hex>``, the same on every MPI rank.
+
+    Parameters
+    ----------
+    processes : int
+        NEST's number of MPI processes: above 1, rank 0's name is broadcast through bmtk's MPI communicator.
+    """
+    name = f"{STAGING_PREFIX}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    if processes > 1:
+        from bmtk.utils.io import bmtk_world_comm
+
+        comm = bmtk_world_comm.comm
+        if comm is not None and comm.Get_size() > 1:
+            name = comm.bcast(name, root=0)
+    return name
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (when unsure: yes)."""
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_staging(output_dir: Path) -> list[Path]:
+    """Remove the staging folders that killed runs left in ``output_dir``; return them.
+
+    A staging folder is stale when it was made on this host by a process that no longer exists. Folders of live
+    processes, of other hosts (their processes cannot be checked from here) and anything not named like a staging
+    folder are kept.
+
+    Parameters
+    ----------
+    output_dir : Path
+        A run's output folder (need not exist).
+    """
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return []
+    host = socket.gethostname()
+    removed = []
+    for entry in sorted(output_dir.iterdir()):
+        match = STAGING_PATTERN.match(entry.name)
+        if (match is None or entry.is_symlink() or not entry.is_dir() or match["host"] != host
+                or _alive(int(match["pid"]))):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+        print(f"removed {entry}, left by an interrupted run (process {match['pid']} no longer exists)", flush=True)
+    return removed
+
+
+def _close_logs(folder: Path, logger: logging.Logger) -> None:
+    """Close the log files inside ``folder`` that ``logger`` (bmtk's) keeps open, so that they can be moved."""
+    inside = os.path.abspath(folder) + os.sep
+    for handler in list(logger.handlers):
+        if isinstance(handler, logging.FileHandler) and os.path.abspath(handler.baseFilename).startswith(inside):
+            logger.removeHandler(handler)
+            handler.close()
+
+
+def _record_output(copy: Path, staging: Path, output_dir: Path) -> None:
+    """Point the ``output`` section of the configuration bmtk copied into ``staging`` at ``output_dir``."""
+    if copy.is_file():
+        saved = json.loads(copy.read_text())
+        output = saved.setdefault("output", {})
+        prefix = os.path.abspath(staging)
+        for key, value in output.items():
+            if isinstance(value, str) and (value == prefix or value.startswith(prefix + os.sep)):
+                output[key] = str(output_dir) + value[len(prefix):]
+        tmp = copy.with_name(f".{copy.name}.tmp")
+        tmp.write_text(json.dumps(saved, indent=2))
+        os.replace(tmp, copy)
+
+
+def _publish(staging: Path, output_dir: Path, spikes: Path, final: Path) -> None:
+    """Move every file of ``staging`` into ``output_dir`` (same relative path; ``spikes`` to ``final``), then remove
+    ``staging``.
+
+    Each move is an :func:`os.replace`: a file of the same name from an earlier run is replaced at once, never
+    emptied first; files of ``output_dir`` that this run did not write are kept. The spikes move last (the
+    perturbation suite takes a folder with its spikes file for a finished run). Spikes written outside ``staging``
+    (``output.spikes_file`` an absolute path elsewhere) are renamed in their own folder.
+    """
+    files = [f for f in sorted(staging.rglob("*")) if f.is_file() or f.is_symlink()]
+    for file in sorted(files, key=lambda f: f == spikes):
+        target = final if file == spikes else output_dir / file.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(file, target)
+    if spikes not in files:
+        os.replace(spikes, final)
+    shutil.rmtree(staging)
+
+
 def _record_spikes_file(copy: Path, final: Path) -> None:
-    """Point the configuration bmtk copied into the output folder at the completed spikes file."""
+    """Point the configuration bmtk copied (into the staging folder) at the completed spikes file ``final``."""
     if copy.is_file():
         saved = json.loads(copy.read_text())
         saved.setdefault("output", {})["spikes_file"] = str(final)
@@ -205,8 +326,11 @@ def _record_spikes_file(copy: Path, final: Path) -> None:
 def simulate(path: Path, build_missing: bool = True, summary: bool = True) -> Path:
     """Run the simulation of ``path`` on NEST through PointNet; return the spikes file.
 
-    The spikes go to ``<name>.partial.h5`` and are renamed to the configured name only when the run completes,
-    so an interrupted run leaves no spikes file that looks complete.
+    bmtk writes into a fresh hidden staging folder inside the configured output folder (the spikes as
+    ``<name>.partial.h5``); only when the run completes are its files moved into the output folder under their
+    configured names, replacing those of the previous run one by one. An interrupted run leaves the previous results
+    as they were (and its staging folder, removed by the next run); files of the output folder that the run does not
+    write (reports, figures, perturbation suites, ...) are never touched.
 
     Parameters
     ----------
@@ -218,6 +342,11 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True) -> Pa
     summary : bool
         Print the per-population summary and write ``rates_summary.csv`` beside the spikes.
 
+    Returns
+    -------
+    Path
+        The completed spikes file (``output.spikes_file``; a relative name is inside ``output.output_dir``).
+
     Raises
     ------
     ConfigError
@@ -227,32 +356,50 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True) -> Pa
     processes = check_launch(config=str(path))
     rank = _rank()
     original = read_json(path).get("output", {}).get("spikes_file", "spikes.h5")
-    config = load_config(path, build_missing and processes == 1)
-    final = Path(config.output_dir) / Path(original).name
-    partial = Path(config.output_dir) / Path(partial_name(original)).name
-    config.build_env()
-    start = time.perf_counter()
-    network = pointnet.PointNetwork.from_config(config)
-    sim = ProgressSimulator.from_config(config, network)
-    loaded = time.perf_counter()
+    config = load_config(path, build_missing and processes == 1, staging=staging_name(processes))
+    staging = Path(config.output_dir)
+    output_dir = staging.parent
+    spikes = Path(config.output["spikes_file"])
+    if spikes.is_relative_to(staging):
+        final = output_dir / spikes.relative_to(staging).parent / Path(original).name
+    else:
+        final = spikes.with_name(Path(original).name)
     if rank == 0:
-        layout = f"{processes} MPI processes x " if processes > 1 else ""
-        print(f"loaded the network into NEST in {loaded - start:.1f} s ({nest.num_connections:,} connections, "
-              f"{layout}{nest.GetKernelStatus('local_num_threads')} threads, dt {config.dt} ms)", flush=True)
-    sim.run()
+        remove_stale_staging(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        config.build_env()  # rank 0 makes the staging folder; the others wait for it
+        start = time.perf_counter()
+        network = pointnet.PointNetwork.from_config(config)
+        sim = ProgressSimulator.from_config(config, network)
+        loaded = time.perf_counter()
+        if rank == 0:
+            layout = f"{processes} MPI processes x " if processes > 1 else ""
+            print(f"loaded the network into NEST in {loaded - start:.1f} s ({nest.num_connections:,} connections, "
+                  f"{layout}{nest.GetKernelStatus('local_num_threads')} threads, dt {config.dt} ms)", flush=True)
+        sim.run()
+    except BaseException:
+        if rank == 0:
+            print(f"the run did not complete: the results in {output_dir} are unchanged; what it wrote (its log) is "
+                  f"in {staging}, removed by the next run", file=sys.stderr, flush=True)
+        raise
+    _close_logs(staging, config.io.logger)
     if processes > 1:
         _barrier()  # every rank's share of the spikes and reports is written
     try:
         if rank == 0:
-            os.replace(partial, final)
-            _record_spikes_file(Path(config.output_dir) / Path(path).name, final)
+            _record_output(staging / Path(path).name, staging, output_dir)
+            _record_spikes_file(staging / Path(path).name, final)
             print(f"simulated {config.tstop:g} ms in {time.perf_counter() - loaded:.1f} s; spikes: {final}",
                   flush=True)
-            if summary:
-                from analysis.rates import print_summary
+            try:
+                if summary:
+                    from analysis.rates import print_summary
 
-                print_summary(config, final)
+                    print_summary(config, spikes)  # rates_summary.csv beside the staged spikes, moved with them
+            finally:
+                _publish(staging, output_dir, spikes, final)  # the run is complete even if its summary failed
     finally:
         if processes > 1:
-            _barrier()  # no rank returns before the spikes file has its final name (nor waits for a failed rank 0)
+            _barrier()  # no rank returns before the results are in place (nor waits for a failed rank 0)
     return final

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TINY_N, TINY_TSTOP_MS, run_copy
+from conftest import REPO, TINY_N, TINY_TSTOP_MS, run_copy
 
 import simulation.run as sim_run
 from analysis.rates import read_nodes
+from simulation.config import stage_output
 
 
 @pytest.fixture()
@@ -77,6 +86,12 @@ def test_interrupted_run_leaves_no_complete_looking_spikes(tmp_path, tiny_config
     with pytest.raises(KeyboardInterrupt):
         sim_run.simulate(path, build_missing=False)
     assert not (tmp_path / "out" / "spikes.h5").exists()
+    (tmp_path / "out" / "spikes.h5").write_bytes(b"the previous run's spikes")
+    with pytest.raises(KeyboardInterrupt):
+        sim_run.simulate(path, build_missing=False)
+    assert (tmp_path / "out" / "spikes.h5").read_bytes() == b"the previous run's spikes"
+    staged = _staging_folders(tmp_path / "out")  # both of this live process: neither removed
+    assert len(staged) == 2 and all((s / "log.txt").is_file() for s in staged)
 
 
 def test_voltage_sample_report(tmp_path, tiny_config):
@@ -108,3 +123,140 @@ def test_missing_lgn_spikes_are_made_with_the_defaults(tmp_path, tiny_config):
     with h5py.File(tmp_path / "lgn_spikes.h5", "r") as h5:
         assert h5["spikes/LGN/timestamps"][()].max() <= 50.0
     assert loaded["inputs"]["LGN_spikes"]["input_file"] == str(tmp_path / "lgn_spikes.h5")
+
+
+# --- results replaced only when a run completes (the staging folder) -------------------------------------------
+
+
+def _private_copy(tiny_config, tmp_path, name: str, tstop_ms: float | None = None) -> Path:
+    """A copy of the tiny configuration writing to ``tmp_path/out`` (shared by the runs of one test)."""
+    config = json.loads(tiny_config.read_text())
+    config["manifest"]["$OUTPUT_DIR"] = str(tmp_path / "out")
+    if tstop_ms is not None:
+        config["run"]["tstop"] = tstop_ms
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
+def _command(path: Path) -> list[str]:
+    return [sys.executable, str(REPO / "run_pointnet.py"), str(path), "--no-build"]
+
+
+def _unrelated(out: Path) -> dict[str, bytes]:
+    """Files a run does not write, as left by the report, the perturbation suite and another condition."""
+    files = {"report.html": b"<html>old report</html>", "figures/x.png": b"\x89PNG not really",
+             "perturbations/PV_exc/spikes.h5": b"a perturbation run", "perturbations/summary.csv": b"name,rate\n",
+             "stimulus/fl/spikes.h5": b"another condition", "notes.txt": b"kept"}
+    for name, content in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(content)
+    return files
+
+
+def _staging_folders(out: Path) -> list[Path]:
+    return sorted(p for p in out.iterdir() if p.name.startswith(sim_run.STAGING_PREFIX))
+
+
+def _valid_spikes(file: Path) -> int:
+    with h5py.File(file, "r") as h5:
+        ids, times = h5["spikes/V1/node_ids"][()], h5["spikes/V1/timestamps"][()]
+    assert len(ids) == len(times) > 0 and np.isfinite(times).all()
+    return len(ids)
+
+
+def test_rerun_keeps_the_files_it_does_not_write(tmp_path, tiny_config):
+    path = _private_copy(tiny_config, tmp_path, "base", tstop_ms=100.0)
+    out = tmp_path / "out"
+    kept = _unrelated(out)
+    (out / "spikes.h5").write_bytes(b"the previous run's spikes")
+    (out / "rates_summary.csv").write_bytes(b"the previous run's summary")
+    result = subprocess.run(_command(path), capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name, content in kept.items():
+        assert (out / name).read_bytes() == content, name
+    _valid_spikes(out / "spikes.h5")
+    assert pd.read_csv(out / "rates_summary.csv").population.tolist() == ["LIF_exc", "PV", "SST", "VIP"]
+    assert (out / "log.txt").stat().st_size > 0 and not (out / "spikes.partial.h5").exists()
+    assert _staging_folders(out) == []
+    copy = json.loads((out / "base.json").read_text())["output"]  # bmtk's copy names the final places
+    assert copy["output_dir"] == str(out) and copy["spikes_file"] == str(out / "spikes.h5")
+    assert copy["log_file"] == str(out / "log.txt")
+
+
+def _wait_for_progress(process: subprocess.Popen, out: Path, stderr: Path, timeout_s: float = 120.0) -> None:
+    """Wait until ``process`` has its staging folder and has simulated its first chunk."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, stderr.read_text()[-3000:]
+        if out.is_dir() and _staging_folders(out) and re.search(r"NEST: [1-9][0-9]*/", stderr.read_text()):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no progress after {timeout_s} s: {stderr.read_text()[-3000:]}")
+
+
+def test_a_killed_run_leaves_the_previous_results(tmp_path, tiny_config):
+    out = tmp_path / "out"
+    kept = _unrelated(out)
+    kept |= {"spikes.h5": b"the previous run's spikes", "rates_summary.csv": b"the previous run's summary",
+             "log.txt": b"the previous run's log", "long.json": b"{}"}
+    for name, content in kept.items():
+        (out / name).write_bytes(content)
+    before = sorted(p.name for p in out.iterdir())
+    path = _private_copy(tiny_config, tmp_path, "long", tstop_ms=200_000.0)
+    stderr = tmp_path / "long.stderr"
+    with stderr.open("w") as err:
+        process = subprocess.Popen(_command(path), stdout=subprocess.DEVNULL, stderr=err, cwd=REPO)
+        try:
+            _wait_for_progress(process, out, stderr)
+        finally:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    for name, content in kept.items():
+        assert (out / name).read_bytes() == content, name
+    stale = _staging_folders(out)
+    assert len(stale) == 1 and f"-{process.pid}-" in stale[0].name
+    assert sorted(p.name for p in out.iterdir()) == sorted([*before, stale[0].name])  # no spikes.partial.h5 here
+
+    result = subprocess.run(_command(_private_copy(tiny_config, tmp_path, "again", tstop_ms=50.0)),
+                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"removed {stale[0]}" in result.stdout and not stale[0].exists() and _staging_folders(out) == []
+    _valid_spikes(out / "spikes.h5")
+    for name in ("report.html", "figures/x.png", "perturbations/PV_exc/spikes.h5", "long.json"):
+        assert (out / name).read_bytes() == kept[name]
+
+
+def test_only_staging_folders_of_dead_processes_of_this_host_are_removed(tmp_path):
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True)
+    dead = int(finished.stdout)
+    host = socket.gethostname()
+    live = tmp_path / f".staging-{host}-{os.getpid()}-0a1b"
+    gone = tmp_path / f".staging-{host}-{dead}-2c3d"
+    elsewhere = tmp_path / f".staging-another-host-{dead}-4e5f"
+    others = [tmp_path / ".staging-junk", tmp_path / "results"]
+    for folder in (live, gone, elsewhere, *others):
+        folder.mkdir()
+        (folder / "spikes.partial.h5").write_bytes(b"x")
+    as_file = tmp_path / f".staging-{host}-{dead}-6a7b"
+    as_file.write_bytes(b"not a folder")
+    assert sim_run.remove_stale_staging(tmp_path) == [gone]
+    assert not gone.exists()
+    assert all(p.exists() for p in (live, elsewhere, as_file, *others))
+    assert sim_run.remove_stale_staging(tmp_path / "missing") == []
+    assert sim_run.STAGING_PATTERN.match(sim_run.staging_name()).group("host", "pid") == (host, str(os.getpid()))
+
+
+def test_bmtk_writes_into_the_staging_folder(tmp_path):
+    out = tmp_path / "out"
+    output = {"output_dir": str(out), "log_file": str(out / "log.txt"), "spikes_file": "sub/s.h5",
+              "spikes_file_csv": "/elsewhere/s.csv", "quiet_simulator": True}
+    staged = stage_output(output, ".staging-h-1-ab")
+    target = out / ".staging-h-1-ab"
+    assert staged == {"output_dir": str(target), "log_file": str(target / "log.txt"),
+                      "spikes_file": str(target / "sub" / "s.h5"), "spikes_file_csv": "/elsewhere/s.csv",
+                      "quiet_simulator": True}
+    assert output["output_dir"] == str(out), "stage_output must not change its input"
+    assert stage_output({"output_dir": str(out)}, "st")["spikes_file"] == str(out / "st" / "spikes.h5")
