@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from build_network.params import WEIGHT_SCALES_FILE, ParameterError, load_populations, load_weight_scales
+from inputs.stimuli import CONDITIONS as STIMULUS_CONDITIONS
+from inputs.stimuli import STIMULI_FILE, StimulusError
 from simulation.config import write_json
 
 from .criticality import CriticalityError
@@ -79,6 +81,14 @@ def _criticality(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stimulus(args: argparse.Namespace) -> int:
+    from .stimulus import run_condition
+
+    run_condition(args.condition, args.out, config_path=args.config, trials=args.trials, seed=args.seed,
+                  dt_ms=args.dt, n_thread=args.n_thread, protocol_path=args.protocol)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis", description="Analysis of PointNet runs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,12 +127,27 @@ def main(argv: list[str] | None = None) -> int:
                              "inter-event interval of the pooled spikes)")
     crit_p.add_argument("--out", type=Path, required=True, metavar="FILE.json")
     crit_p.set_defaults(run=_criticality)
+    stim_p = sub.add_parser("stimulus", help="run a visual-stimulus condition end to end (FilterNet LGN, NEST, "
+                            "AllenSDK metrics, model versus data)")
+    stim_p.add_argument("condition", metavar="CONDITION", help=f"one of {', '.join(STIMULUS_CONDITIONS)}")
+    stim_p.add_argument("--config", type=Path, default=Path("config.json"),
+                        help="the configuration whose network is run (default config.json)")
+    stim_p.add_argument("--trials", type=int, help="presentations of each flash colour or grating condition, or "
+                        "gray blocks (default: inputs/stimuli.json)")
+    stim_p.add_argument("--seed", type=int, default=0, help="seed of the presentation order and LGN spikes")
+    stim_p.add_argument("--dt", type=float, default=0.1, help="NEST resolution, ms (default 0.1)")
+    stim_p.add_argument("--n-thread", help="NEST threads (default: the configuration's)")
+    stim_p.add_argument("--protocol", type=Path, default=STIMULI_FILE,
+                        help="stimulus protocol (default inputs/stimuli.json: durations, contrasts, frequencies)")
+    stim_p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="result folder (replaced only when the run completes)")
+    stim_p.set_defaults(run=_stimulus)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     args.argv = argv
     try:
         return args.run(args)
-    except (ParameterError, RunDataError, ReferenceDataError, CriticalityError) as err:
+    except (ParameterError, RunDataError, ReferenceDataError, CriticalityError, StimulusError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
