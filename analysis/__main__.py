@@ -24,7 +24,7 @@ from .tune import Evaluator, meets_criteria, tune
 
 def _report(args: argparse.Namespace) -> int:
     report = write_report(args.output_dir, config_path=args.config, condition=args.condition,
-                          perturbations=args.perturbations, seed=args.seed,
+                          perturbations=args.perturbations, seed=args.seed, stimuli=args.stimulus,
                           command="python -m analysis " + " ".join(shlex.quote(a) for a in args.argv))
     print(f"report: {report.resolve()}")
     return 0
@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     report_p.add_argument("--perturbations", type=Path, nargs="+", metavar="DIR",
                           help="perturbation-suite folders to include (default: those inside OUTPUT_DIR)")
     report_p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    report_p.add_argument("--stimulus", type=Path, nargs="+", metavar="DIR",
+                          help="stimulus-condition folders to include (default: those in OUTPUT_DIR/stimulus/)")
     report_p.set_defaults(run=_report)
     ref_p = sub.add_parser("reference", help="derive the experimental reference from the shared data and write "
                            f"the committed tables ({SUMMARY_FILE.name} and beside it)")

@@ -275,3 +275,143 @@ def plot_avalanches(spikes_file: Path, result: dict, path: Path, population: str
                  f"regime {result['regime']}")
     fig.tight_layout()
     return _save(fig, path)
+
+
+STIMULUS_POPULATIONS = ("LIF_exc", "PV", "SST", "VIP", "tON")
+LGN_COLOR = "0.35"
+
+
+def _stimulus_spikes(spikes_file: Path, units: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Spike times (s) of each pop_name of a stimulus run, and its cell count under key ``n:<pop_name>``."""
+    from .rates import read_spikes
+
+    found = {}
+    for population, group in units.groupby("population"):
+        spikes = read_spikes(spikes_file, population).merge(group[["node_id", "pop_name"]], on="node_id")
+        for pop, rows in spikes.groupby("pop_name"):
+            found[pop] = np.sort(rows.timestamp_ms.to_numpy()) / 1000.0
+        for pop, rows in group.groupby("pop_name"):
+            found[f"n:{pop}"] = np.array([len(rows)])
+            found.setdefault(pop, np.zeros(0))
+    return found
+
+
+def psth(times_s: np.ndarray, onsets_s: np.ndarray, n_cells: int, window_s: tuple[float, float] = (-0.25, 1.0),
+         bin_s: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Peri-stimulus time histogram: mean rate per cell (Hz) around the onsets.
+
+    Parameters
+    ----------
+    times_s : numpy.ndarray
+        Sorted spike times of the population (s).
+    onsets_s : numpy.ndarray
+        Onset times (s).
+    n_cells : int
+        Cells of the population.
+    window_s : tuple of float
+        Window around each onset (s).
+    bin_s : float
+        Bin width (s).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Bin centres (s from onset) and rates (Hz per cell).
+
+    Examples
+    --------
+    >>> t, r = psth(np.array([0.005, 1.005]), np.array([0.0, 1.0]), n_cells=1, window_s=(0.0, 0.02))
+    >>> r.tolist()
+    [100.0, 0.0]
+    """
+    edges = np.arange(window_s[0], window_s[1] + bin_s / 2, bin_s)
+    counts = np.zeros(len(edges) - 1)
+    for onset in onsets_s:
+        lo, hi = np.searchsorted(times_s, [onset + edges[0], onset + edges[-1]])
+        counts += np.histogram(times_s[lo:hi] - onset, edges)[0]
+    rate = counts / (max(len(onsets_s), 1) * max(n_cells, 1) * bin_s)
+    return (edges[:-1] + edges[1:]) / 2, rate
+
+
+def plot_flash_psth(spikes_file: Path, units: pd.DataFrame, presentations: pd.DataFrame, path: Path,
+                    title: str = "") -> Path:
+    """PSTHs around white and black flash onsets, one panel per V1 population and the LGN (10 ms bins)."""
+    spikes = _stimulus_spikes(spikes_file, units)
+    pops = [p for p in STIMULUS_POPULATIONS if f"n:{p}" in spikes]
+    flashes = presentations[presentations.stimulus_name == "flashes"]
+    duration = float((flashes.stop_time - flashes.start_time).median()) if len(flashes) else 0.25
+    fig, axes = plt.subplots(1, len(pops), figsize=(3.2 * len(pops), 3.2), sharex=True, squeeze=False)
+    for ax, pop in zip(axes[0], pops, strict=True):
+        for color, name, style in ((1.0, "white", "-"), (-1.0, "black", "--")):
+            onsets = flashes.start_time[flashes.color == color].to_numpy()
+            t, r = psth(spikes[pop], onsets, int(spikes[f"n:{pop}"][0]))
+            ax.plot(t * 1000, r, style, color=COLORS.get(pop, LGN_COLOR), label=f"{name} ({len(onsets)})")
+        ax.axvspan(0, duration * 1000, color="0.9", zorder=0)
+        ax.set_title("LGN (tON)" if pop == "tON" else pop)
+        ax.set_xlabel("time from flash onset (ms)")
+        ax.legend(fontsize=7, frameon=False)
+    axes[0][0].set_ylabel("rate per cell (Hz)")
+    fig.suptitle(f"{title}flash responses (gray band: flash on)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_direction_tuning(spikes_file: Path, units: pd.DataFrame, presentations: pd.DataFrame, path: Path,
+                          title: str = "") -> Path:
+    """Mean rate per cell during the gratings against direction, one line per temporal frequency."""
+    spikes = _stimulus_spikes(spikes_file, units)
+    pops = [p for p in STIMULUS_POPULATIONS if f"n:{p}" in spikes]
+    gratings = presentations[presentations.stimulus_name == "drifting_gratings"]
+    fig, axes = plt.subplots(1, len(pops), figsize=(3.2 * len(pops), 3.2), squeeze=False)
+    for ax, pop in zip(axes[0], pops, strict=True):
+        times, n = spikes[pop], int(spikes[f"n:{pop}"][0])
+        lo = np.searchsorted(times, gratings.start_time.to_numpy())
+        hi = np.searchsorted(times, gratings.stop_time.to_numpy())
+        rate = (hi - lo) / (n * (gratings.stop_time - gratings.start_time).to_numpy())
+        table = gratings.assign(rate=rate).groupby(["temporal_frequency", "orientation"]).rate.mean()
+        for k, (tf, curve) in enumerate(table.groupby(level=0)):
+            ax.plot(curve.index.get_level_values(1), curve.to_numpy(), "o-", ms=3, color=f"C{k}",
+                    label=f"{tf:g} Hz")
+        ax.set_title("LGN (tON)" if pop == "tON" else pop)
+        ax.set_xlabel("direction (deg)")
+        ax.set_xticks(np.arange(0, 360, 90))
+        ax.legend(fontsize=7, frameon=False, title="TF", title_fontsize=7)
+    axes[0][0].set_ylabel("rate per cell (Hz)")
+    fig.suptitle(f"{title}direction tuning (population mean during the 2 s gratings)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_metric_distributions(metrics: pd.DataFrame, comparison: pd.DataFrame, path: Path,
+                              title: str = "") -> Path | None:
+    """Cumulative distributions of each metric: model populations (solid) against their data (dashed)."""
+    from .responses import choose_metric_reference
+
+    rows = comparison[(comparison.n_model > 0) & (comparison.source != "none")]
+    shown = list(dict.fromkeys(rows.metric))
+    if not shown:
+        return None
+    ncols = min(4, len(shown))
+    nrows = int(np.ceil(len(shown) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows), squeeze=False)
+    for ax, metric in zip(axes.flat, shown, strict=False):
+        for k, row in enumerate(rows[rows.metric == metric].itertuples()):
+            color = COLORS.get(row.pop_name, LGN_COLOR)
+            model = np.sort(metrics.loc[metrics.pop_name == row.pop_name, metric].dropna().to_numpy(float))
+            ref = choose_metric_reference(row.cell_class, metric)
+            if len(model):
+                ax.step(model, np.arange(1, len(model) + 1) / len(model), where="post", color=color,
+                        label=f"{row.pop_name} model")
+            if ref is not None:
+                data = np.sort(ref.values)
+                ax.step(data, np.arange(1, len(data) + 1) / len(data), where="post", color=color, ls="--",
+                        label=f"{row.cell_class} data ({ref.source})" if k < 5 else None)
+        unit = rows[rows.metric == metric].unit.iloc[0]
+        ax.set_xlabel(f"{metric} ({unit})" if unit else metric)
+        ax.set_ylabel("fraction of cells / units")
+        ax.legend(fontsize=6, frameon=False)
+    for ax in list(axes.flat)[len(shown):]:
+        ax.axis("off")
+    fig.suptitle(f"{title}AllenSDK metrics: model (solid) against the Neuropixels units (dashed)")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -141,6 +141,73 @@ def perturbation_runs(folders: list[Path]) -> dict[str, Path]:
             for spikes in sorted(folder.glob("*/spikes.h5"))}
 
 
+STIMULUS_NOTES = (
+    "The LGN is 500 identical-in-kind tON cells with full-field input: untuned, so nothing in the input can give V1 "
+    "orientation or direction selectivity; any g_osi_dg / g_dsi_dg above zero is trial noise of a finite number "
+    "of spikes (the Allen V1 model gets its tuning from LGN subunits and tuned recurrent weights, which this "
+    "model does not have).",
+    "FilterNet's tON_TF8 filter has no retinal latency: its responses peak about 18 ms after a flash onset, where "
+    "LGd units peak at 45-75 ms; V1's time_to_peak_fl follows its input.",
+    "on_off_ratio_fl has no data side (empty for every released unit); the LGd reference mixes ON and OFF units "
+    "(they cannot be told apart in the tables).",
+)
+
+
+def find_stimulus_runs(output_dir: Path) -> list[Path]:
+    """Stimulus-condition folders (``python -m analysis stimulus``) in ``output_dir/stimulus/``."""
+    folder = Path(output_dir) / "stimulus"
+    if not folder.is_dir():
+        return []
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
+                  and (d / "unit_metrics.csv").is_file() and (d / "comparison.csv").is_file())
+
+
+def _metric_cell(value: float) -> str:
+    if value is None or pd.isna(value):
+        return "-"
+    return f"{value:.3g}"
+
+
+def stimulus_section(folder: Path, figures_dir: Path) -> dict:
+    """Table, figures and notes of one stimulus-condition folder; figures are drawn into ``figures_dir``."""
+    folder = Path(folder)
+    info = json.loads((folder / "run_info.json").read_text()) if (folder / "run_info.json").is_file() else {}
+    name = info.get("condition", folder.name)
+    comparison = pd.read_csv(folder / "comparison.csv")
+    metrics = pd.read_csv(folder / "unit_metrics.csv")
+    presentations = pd.read_csv(folder / "stimulus_presentations.csv")
+    columns = ["population", "metric", "unit", "n model", "model median [95% CI]", "reference", "n data",
+               "data median [IQR]", "KS", "inside IQR"]
+    rows = []
+    for r in comparison.itertuples():
+        has_data = r.source != "none"
+        inside = "" if pd.isna(r.inside_iqr) else ("yes" if str(r.inside_iqr) in ("True", "true", "1") else "no")
+        rows.append(([r.pop_name, r.metric, "" if pd.isna(r.unit) else r.unit, int(r.n_model),
+                      f"{_metric_cell(r.model_median)} [{_metric_cell(r.model_lo)}, {_metric_cell(r.model_hi)}]",
+                      f"{r.source} {r.layer}" if has_data else f"none: {r.note}", int(r.n_data) if has_data else 0,
+                      f"{_metric_cell(r.data_median)} [{_metric_cell(r.data_q25)}, {_metric_cell(r.data_q75)}]"
+                      if has_data else "-", _metric_cell(r.ks), inside], inside == "no"))
+    tag = f"stimulus-{folder.name}"
+    made = []
+    spikes = folder / "spikes.h5"
+    if (presentations.stimulus_name == "flashes").any():
+        made.append((f"{tag}-psth", f"{name}: PSTHs around white and black flash onsets per population, the LGN "
+                     "beside them (10 ms bins, mean rate per cell).",
+                     figures.plot_flash_psth(spikes, metrics, presentations, figures_dir / f"{tag}_psth.png")))
+    if (presentations.stimulus_name == "drifting_gratings").any():
+        made.append((f"{tag}-tuning", f"{name}: direction tuning curves (mean rate per cell during the gratings).",
+                     figures.plot_direction_tuning(spikes, metrics, presentations, figures_dir / f"{tag}_tuning.png")))
+    dist = figures.plot_metric_distributions(metrics, comparison, figures_dir / f"{tag}_metrics.png")
+    if dist is not None:
+        made.append((f"{tag}-metrics", f"{name}: metric distributions, model against data (AllenSDK's definitions "
+                     "on both sides).", dist))
+    outside = comparison[comparison.inside_iqr.astype(str).isin(["False", "false", "0"])]
+    far = [f"{r.pop_name} {r.metric}: model {_metric_cell(r.model_median)} vs data {_metric_cell(r.data_median)} "
+           f"[{_metric_cell(r.data_q25)}, {_metric_cell(r.data_q75)}]" for r in outside.itertuples()]
+    return {"title": f"{name} ({folder})", "info": info, "table": {"columns": columns, "rows": rows},
+            "figures": [Figure(n, c, _encode(p)) for n, c, p in made], "far": far}
+
+
 def _run_info(run: Run, condition: str) -> list[tuple[str, str]]:
     counts = run.cells.groupby("pop_name", sort=False).size()
     lgn = run.config.get("lgn_input", {})
@@ -161,7 +228,8 @@ def _run_info(run: Run, condition: str) -> list[tuple[str, str]]:
 
 
 def write_report(output_dir: Path, config_path: Path | None = None, condition: str | None = None,
-                 perturbations: list[Path] | None = None, seed: int = 0, command: str = "") -> Path:
+                 perturbations: list[Path] | None = None, seed: int = 0, command: str = "",
+                 stimuli: list[Path] | None = None) -> Path:
     """Analyse the run in ``output_dir`` and write its report, figures and comparison table.
 
     Parameters
@@ -178,6 +246,8 @@ def write_report(output_dir: Path, config_path: Path | None = None, condition: s
         Seed of the bootstrap.
     command : str
         The command line, printed in the report.
+    stimuli : list of pathlib.Path, optional
+        Stimulus-condition folders to include (default: those in ``output_dir/stimulus/``).
 
     Returns
     -------
@@ -219,6 +289,8 @@ def write_report(output_dir: Path, config_path: Path | None = None, condition: s
              figures.plot_network(run.cells, tmp_dir / "network.png", title)),
         ]
         figs = [Figure(name, caption, _encode(path)) for name, caption, path in made]
+        stimulus_runs = find_stimulus_runs(output_dir) if stimuli is None else [Path(p) for p in stimuli]
+        stimulus_sections = [stimulus_section(folder, tmp_dir) for folder in stimulus_runs]
         if figures_dir.exists():
             shutil.rmtree(figures_dir)
         os.replace(tmp_dir, figures_dir)
@@ -252,6 +324,7 @@ def write_report(output_dir: Path, config_path: Path | None = None, condition: s
         preference=", ".join(f"{s} {layer}" for s, layer in PREFERENCE), min_units=MIN_UNITS,
         reference_notes=notes, figures=figs,
         perturbations=[s for folder in folders for s in perturbation_section(folder)], output_dir=str(output_dir),
+        stimulus_sections=stimulus_sections, stimulus_notes=STIMULUS_NOTES,
         criticality_table={"columns": list(CRITICALITY_COLUMNS.values()),
                            "rows": [[_cell(v) for v in row] for row in criticality.itertuples(index=False)]})
     criticality.to_csv(_tmp(output_dir / "criticality.csv"), index=False, float_format="%.6g")
