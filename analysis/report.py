@@ -174,7 +174,9 @@ def stimulus_section(folder: Path, figures_dir: Path) -> dict:
     info = json.loads((folder / "run_info.json").read_text()) if (folder / "run_info.json").is_file() else {}
     name = info.get("condition", folder.name)
     comparison = pd.read_csv(folder / "comparison.csv")
-    metrics = pd.read_csv(folder / "unit_metrics.csv")
+    units = pd.read_csv(folder / "unit_metrics.csv")
+    # as in the comparison: a silent cell is never a sorted unit
+    metrics = units[units.n_spikes > 0] if "n_spikes" in units else units
     presentations = pd.read_csv(folder / "stimulus_presentations.csv")
     columns = ["population", "metric", "unit", "n model", "model median [95% CI]", "reference", "n data",
                "data median [IQR]", "KS", "inside IQR"]
@@ -193,10 +195,10 @@ def stimulus_section(folder: Path, figures_dir: Path) -> dict:
     if (presentations.stimulus_name == "flashes").any():
         made.append((f"{tag}-psth", f"{name}: PSTHs around white and black flash onsets per population, the LGN "
                      "beside them (10 ms bins, mean rate per cell).",
-                     figures.plot_flash_psth(spikes, metrics, presentations, figures_dir / f"{tag}_psth.png")))
+                     figures.plot_flash_psth(spikes, units, presentations, figures_dir / f"{tag}_psth.png")))
     if (presentations.stimulus_name == "drifting_gratings").any():
         made.append((f"{tag}-tuning", f"{name}: direction tuning curves (mean rate per cell during the gratings).",
-                     figures.plot_direction_tuning(spikes, metrics, presentations, figures_dir / f"{tag}_tuning.png")))
+                     figures.plot_direction_tuning(spikes, units, presentations, figures_dir / f"{tag}_tuning.png")))
     dist = figures.plot_metric_distributions(metrics, comparison, figures_dir / f"{tag}_metrics.png")
     if dist is not None:
         made.append((f"{tag}-metrics", f"{name}: metric distributions, model against data (AllenSDK's definitions "

@@ -11,8 +11,9 @@
    and compared with the Allen Neuropixels units (:func:`analysis.responses.compare_metrics`).
 
 DIR receives ``spikes.h5`` (SONATA, populations ``V1`` and ``LGN``), ``stimulus_presentations.csv`` (AllenSDK's
-columns, times in s), ``unit_metrics.csv`` (one row per cell: ``population``, ``node_id``, ``pop_name``, the
-metrics under AllenSDK's names), ``comparison.csv``, ``lgn_spikes.h5``, the run's configuration and log
+columns, times in s), ``unit_metrics.csv`` (one row per cell: ``population``, ``node_id``, ``pop_name``,
+``n_spikes``, the metrics under AllenSDK's names), ``comparison.csv`` (cells that fired at least once: a silent
+cell is never a sorted unit), ``lgn_spikes.h5``, the run's configuration and log
 (``v1/``) and ``run_info.json``. Everything is written into a fresh folder beside DIR, which replaces DIR only
 when complete: an interrupted run leaves DIR as it was.
 """
@@ -158,7 +159,8 @@ def model_metrics(v1_spikes: pd.DataFrame, v1_cells: pd.DataFrame, lgn_ids: np.n
     Returns
     -------
     pandas.DataFrame
-        ``population``, ``node_id``, ``pop_name``, then the metric columns (AllenSDK's names and units).
+        ``population``, ``node_id``, ``pop_name``, ``n_spikes`` (in the whole session), then the metric columns
+        (AllenSDK's names and units).
     """
     units = pd.concat([v1_cells[["node_id", "pop_name"]].assign(population=V1_POPULATION),
                        pd.DataFrame({"node_id": lgn_nodes, "pop_name": LGN_POP_NAME, "population": LGN_POPULATION})],
@@ -170,6 +172,7 @@ def model_metrics(v1_spikes: pd.DataFrame, v1_cells: pd.DataFrame, lgn_ids: np.n
         times = {int(k): np.sort(v.to_numpy()) / 1000.0 for k, v in groups}
         for index in units.index[units.population == population]:
             by_unit[int(index)] = times.get(int(units.node_id[index]), np.zeros(0))
+    units["n_spikes"] = [len(by_unit[i]) for i in units.index]
     if set(presentations.stimulus_name) == {"spontaneous"}:
         total = float((presentations.stop_time - presentations.start_time).sum())
         counts = [np.sum([((t >= a) & (t < b)).sum() for a, b in zip(presentations.start_time,
@@ -266,7 +269,7 @@ def run_condition(condition: str, out: Path, config_path: Path = REPO / "config.
     if isinstance(dt_ms, bool) or not isinstance(dt_ms, int | float) or not np.isfinite(dt_ms) or dt_ms <= 0:
         raise StimulusError(f"--dt must be a time step > 0 ms, got {dt_ms!r}.")
     n_thread = _threads(n_thread)
-    out = check_out(out)
+    out = check_out(out).absolute()
     config_path = Path(config_path)
     raw, resolved = _read_config(config_path)
     network_dir = _lgn_network_dir(resolved, config_path)
@@ -301,8 +304,9 @@ def run_condition(condition: str, out: Path, config_path: Path = REPO / "config.
                                     else None)
         t_sim = time.perf_counter() - t0
         if result.returncode != 0:
-            raise StimulusError(f"the simulation of {run_config} failed (exit {result.returncode}; see "
-                                f"{log if not progress else 'the output above'}); {out} is unchanged.")
+            tail = "" if progress else " ".join(log.read_text().strip().splitlines()[-3:])
+            raise StimulusError(f"the simulation failed (exit {result.returncode}; "
+                                f"{'see the output above' if progress else tail}); {out} is unchanged.")
         from .rates import load_run
 
         run = load_run(stage / "v1", run_config)
@@ -318,7 +322,9 @@ def run_condition(condition: str, out: Path, config_path: Path = REPO / "config.
         t_metrics = time.perf_counter() - t0
         from .responses import compare_metrics, format_metric_table
 
-        comparison = compare_metrics(metrics, seed=seed)
+        # a sorted unit must fire to be seen: cells silent through the session are left out of the comparison
+        comparison = compare_metrics(metrics[metrics.n_spikes > 0].drop(columns="n_spikes"), seed=seed,
+                                     pop_names=list(dict.fromkeys(metrics.pop_name)))
         comparison.to_csv(stage / "comparison.csv", index=False, float_format="%.6g")
         info = {"condition": condition, "trials": trials, "seed": seed, "dt_ms": dt_ms, "duration_s": duration_s,
                 "config": str(config_path.resolve()), "network": str(network_dir.resolve()),
