@@ -43,6 +43,7 @@ test: install
 # it measures is built in a temporary folder, so network/ is neither needed nor touched.
 bench: install
 	$(PY) -m benchmarks
+	$(PY) -m benchmarks.stimulus
 
 lint: install
 	$(PY) -m ruff check .

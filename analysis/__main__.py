@@ -15,6 +15,7 @@ from inputs.stimuli import CONDITIONS as STIMULUS_CONDITIONS
 from inputs.stimuli import STIMULI_FILE, StimulusError
 from simulation.config import write_json
 
+from .allen_metrics import MetricsError
 from .criticality import CriticalityError
 from .rates import RunDataError, format_summary
 from .reference import CONDITIONS, SUMMARY_FILE, ReferenceDataError, write_reference
@@ -89,6 +90,18 @@ def _stimulus(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics(args: argparse.Namespace) -> int:
+    from .stimulus import spikes_file_metrics
+
+    table = spikes_file_metrics(args.spikes, args.presentations)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(f".{args.out.name}.tmp")
+    table.to_csv(tmp, index=False, float_format="%.6g")
+    tmp.replace(args.out)
+    print(f"wrote {args.out}: {len(table)} cells, {table.shape[1] - 4} metrics")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis", description="Analysis of PointNet runs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -144,12 +157,19 @@ def main(argv: list[str] | None = None) -> int:
     stim_p.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="result folder (replaced only when the run completes)")
     stim_p.set_defaults(run=_stimulus)
+    met_p = sub.add_parser("metrics", help="AllenSDK's flash / grating metrics of every cell of a SONATA spikes file")
+    met_p.add_argument("spikes", type=Path, metavar="SPIKES.h5")
+    met_p.add_argument("--presentations", type=Path, required=True, metavar="FILE.csv",
+                       help="presentation table (start_time, stop_time in s, stimulus_name, color / orientation, ...)")
+    met_p.add_argument("--out", type=Path, required=True, metavar="FILE.csv")
+    met_p.set_defaults(run=_metrics)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     args.argv = argv
     try:
         return args.run(args)
-    except (ParameterError, RunDataError, ReferenceDataError, CriticalityError, StimulusError) as err:
+    except (ParameterError, RunDataError, ReferenceDataError, CriticalityError, StimulusError,
+            MetricsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -185,6 +185,47 @@ def model_metrics(v1_spikes: pd.DataFrame, v1_cells: pd.DataFrame, lgn_ids: np.n
     return pd.concat([units, metrics.reindex(units.index).reset_index(drop=True)], axis=1)
 
 
+def spikes_file_metrics(spikes_file: Path, presentations_file: Path) -> pd.DataFrame:
+    """AllenSDK's metrics of every cell that fired in any SONATA spikes file, under a presentation table.
+
+    For a run made elsewhere (no node table is needed): ``pop_name`` is the SONATA population's name.
+
+    Parameters
+    ----------
+    spikes_file : Path
+        SONATA spikes (times in ms).
+    presentations_file : Path
+        CSV with AllenSDK's columns (``start_time``, ``stop_time`` in s, ``stimulus_name``, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``population``, ``node_id``, ``pop_name``, ``n_spikes``, then the metric columns.
+
+    Raises
+    ------
+    analysis.rates.RunDataError, StimulusError, analysis.allen_metrics.MetricsError
+    """
+    from .allen_metrics import MetricsError, unit_metrics
+    from .rates import read_spikes, spike_populations
+
+    try:
+        presentations = pd.read_csv(presentations_file)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise StimulusError(f"{presentations_file}: cannot read the presentation table ({err}).") from None
+    rows, by_unit = [], {}
+    for population in spike_populations(spikes_file):
+        for node_id, times in read_spikes(spikes_file, population).groupby("node_id").timestamp_ms:
+            by_unit[len(rows)] = np.sort(times.to_numpy()) / 1000.0
+            rows.append((population, int(node_id), population, len(times)))
+    units = pd.DataFrame(rows, columns=["population", "node_id", "pop_name", "n_spikes"])
+    try:
+        metrics = unit_metrics(by_unit, presentations)
+    except MetricsError as err:
+        raise MetricsError(f"{presentations_file}: {err}") from None
+    return pd.concat([units, metrics.reindex(units.index).reset_index(drop=True)], axis=1)
+
+
 def _threads(n_thread: int | str | None) -> int | str | None:
     if n_thread is None or n_thread == "auto":
         return n_thread

@@ -101,3 +101,32 @@ def test_report_of_a_run_with_a_silent_population(hand_run):
     assert FIGURE_IDS <= set(page.figures)
     assert not (hand_run / "perturbations").exists()
     assert any("No perturbation suite found" in line for line in (hand_run / "report.html").read_text().splitlines())
+
+
+def test_report_includes_stimulus_runs(tiny_run, tiny_config, tmp_path):
+    """A flash and a (reduced) gratings run under OUTPUT_DIR/stimulus/: table rows, PSTH, tuning and metric figures."""
+    import json
+    import shutil
+
+    from analysis.stimulus import run_condition
+    from inputs.stimuli import STIMULI_FILE
+
+    out = tmp_path / "output"
+    shutil.copytree(tiny_run[1], out)
+    protocol = json.loads(STIMULI_FILE.read_text())
+    protocol["gratings"].update({"directions_deg": [0, 90, 180, 270], "temporal_frequencies_hz": [4.0]})
+    (tmp_path / "protocol.json").write_text(json.dumps(protocol))
+    run_condition("flash", out / "stimulus" / "flash", config_path=tiny_config, trials=3, progress=False)
+    run_condition("gratings", out / "stimulus" / "gratings", config_path=tiny_config, trials=3, progress=False,
+                  protocol_path=tmp_path / "protocol.json")
+    assert main(["report", str(out)]) == 0
+    page = _parse(out / "report.html")
+    for name in ("stimulus-flash-psth", "stimulus-flash-metrics", "stimulus-gratings-tuning",
+                 "stimulus-gratings-metrics"):
+        assert name in page.figures, name
+        assert page.figures[name][..., :3].std() > 0.01, f"{name} is blank"
+    rows = [r for r in page.rows if len(r) == 10 and r[1] in ("firing_rate_fl", "g_osi_dg")]
+    assert {r[0] for r in rows} == {"LIF_exc", "PV", "SST", "VIP", "tON"}
+    assert any(r[0] == "tON" and r[1] == "firing_rate_fl" and r[5].startswith("lgd") for r in rows)
+    text = (out / "report.html").read_text()
+    assert "untuned" in text and "Far from the data" in text

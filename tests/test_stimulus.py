@@ -145,3 +145,26 @@ def test_gray_and_seed_conditions_run(tiny_config, tmp_path):
     white = sum(((t >= s) & (t < s + 0.1)).sum() for s in table.start_time[table.color == 1])
     black = sum(((t >= s) & (t < s + 0.1)).sum() for s in table.start_time[table.color == -1])
     assert abs(white - black) < 5 * np.sqrt(white + black)
+
+
+def test_metrics_command_on_a_run(flash_run, tmp_path, capsys):
+    out = tmp_path / "m.csv"
+    assert main(["metrics", str(flash_run / "spikes.h5"), "--presentations",
+                 str(flash_run / "stimulus_presentations.csv"), "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    mine = pd.read_csv(flash_run / "unit_metrics.csv")
+    fired = mine[mine.n_spikes > 0].set_index(["population", "node_id"]).sort_index()
+    again = table.set_index(["population", "node_id"]).sort_index()
+    assert len(again) == len(fired)
+    pd.testing.assert_series_equal(again.firing_rate_fl, fired.firing_rate_fl, check_names=False, rtol=1e-5)
+
+
+def test_a_session_without_flashes_is_refused(flash_run, tmp_path, capsys):
+    table = pd.read_csv(flash_run / "stimulus_presentations.csv").assign(stimulus_name="spontaneous")
+    table.to_csv(tmp_path / "gray.csv", index=False)
+    assert main(["metrics", str(flash_run / "spikes.h5"), "--presentations", str(tmp_path / "gray.csv"), "--out",
+                 str(tmp_path / "m.csv")]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "gray.csv") in err and "no flashes or drifting_gratings" in err
+    assert "valid stimulus_name values" in err and "Traceback" not in err
+    assert not (tmp_path / "m.csv").exists()
