@@ -12,7 +12,7 @@
 
 DIR receives ``spikes.h5`` (SONATA, populations ``V1`` and ``LGN``), ``stimulus_presentations.csv`` (AllenSDK's
 columns, times in s), ``unit_metrics.csv`` (one row per cell: ``population``, ``node_id``, ``pop_name``,
-``n_spikes``, the metrics under AllenSDK's names), ``comparison.csv`` (cells that fired at least once: a silent
+the metrics under AllenSDK's names, ``n_spikes`` last), ``comparison.csv`` (cells that fired at least once: a silent
 cell is never a sorted unit), ``lgn_spikes.h5``, the run's configuration and log
 (``v1/``) and ``run_info.json``. Everything is written into a fresh folder beside DIR, which replaces DIR only
 when complete: an interrupted run leaves DIR as it was.
@@ -159,8 +159,8 @@ def model_metrics(v1_spikes: pd.DataFrame, v1_cells: pd.DataFrame, lgn_ids: np.n
     Returns
     -------
     pandas.DataFrame
-        ``population``, ``node_id``, ``pop_name``, ``n_spikes`` (in the whole session), then the metric columns
-        (AllenSDK's names and units).
+        ``population``, ``node_id``, ``pop_name``, the metric columns (AllenSDK's names and units), then
+        ``n_spikes`` (spikes in the whole session).
     """
     units = pd.concat([v1_cells[["node_id", "pop_name"]].assign(population=V1_POPULATION),
                        pd.DataFrame({"node_id": lgn_nodes, "pop_name": LGN_POP_NAME, "population": LGN_POPULATION})],
@@ -178,11 +178,16 @@ def model_metrics(v1_spikes: pd.DataFrame, v1_cells: pd.DataFrame, lgn_ids: np.n
         counts = [np.sum([((t >= a) & (t < b)).sum() for a, b in zip(presentations.start_time,
                                                                        presentations.stop_time, strict=True)])
                   for t in (by_unit[i] for i in units.index)]
-        return units.assign(spontaneous_rate=np.asarray(counts, float) / total)
+        return _spikes_last(units.assign(spontaneous_rate=np.asarray(counts, float) / total))
     from .allen_metrics import unit_metrics
 
     metrics = unit_metrics(by_unit, presentations)
-    return pd.concat([units, metrics.reindex(units.index).reset_index(drop=True)], axis=1)
+    return _spikes_last(pd.concat([units, metrics.reindex(units.index).reset_index(drop=True)], axis=1))
+
+
+def _spikes_last(table: pd.DataFrame) -> pd.DataFrame:
+    """``population``, ``node_id``, ``pop_name``, the metrics, then ``n_spikes``."""
+    return table[[c for c in table if c != "n_spikes"] + ["n_spikes"]]
 
 
 def spikes_file_metrics(spikes_file: Path, presentations_file: Path) -> pd.DataFrame:
@@ -200,7 +205,7 @@ def spikes_file_metrics(spikes_file: Path, presentations_file: Path) -> pd.DataF
     Returns
     -------
     pandas.DataFrame
-        ``population``, ``node_id``, ``pop_name``, ``n_spikes``, then the metric columns.
+        ``population``, ``node_id``, ``pop_name``, the metric columns, then ``n_spikes``.
 
     Raises
     ------
@@ -223,7 +228,7 @@ def spikes_file_metrics(spikes_file: Path, presentations_file: Path) -> pd.DataF
         metrics = unit_metrics(by_unit, presentations)
     except MetricsError as err:
         raise MetricsError(f"{presentations_file}: {err}") from None
-    return pd.concat([units, metrics.reindex(units.index).reset_index(drop=True)], axis=1)
+    return _spikes_last(pd.concat([units, metrics.reindex(units.index).reset_index(drop=True)], axis=1))
 
 
 def _threads(n_thread: int | str | None) -> int | str | None:
