@@ -28,6 +28,11 @@ RUN_KEYS = {"tstart": "start time (ms)", "tstop": "stop time (ms)", "dt": "time 
             "precise_times": "precise spike times for spike inputs (slow; default false here)",
             "overwrite_output_dir": "bool", "print_time": "bool", "block_run": "bool", "block_size": "ms"}
 VOLTAGE_SAMPLE_KEYS = {"enabled", "cells_per_population"}
+#: ``spike_timing`` (ours): ``grid`` runs the cell models as named in the node types; ``precise`` runs each as its
+#: NEST precise-spike-time twin (same parameters, spikes at exact off-grid times, off-grid input spikes), so the
+#: resolution sets only the communication grid. The one table of model names at the simulator boundary:
+PRECISE_MODELS = {"iaf_psc_delta": "iaf_psc_delta_ps"}
+SPIKE_TIMING = ("grid", "precise")
 SPIKE_MODULES = ("sonata", "h5", "hdf5")
 
 
@@ -189,7 +194,7 @@ def check_inputs(config: dict, path: Path) -> None:
         if isinstance(node_set, dict) and "population" in node_set and node_set["population"] not in populations:
             raise ConfigError(f"{path}: inputs.{name}.node_set names population {node_set['population']!r}; "
                               f"valid populations are {sorted(populations)}.")
-        if module in SPIKE_MODULES and not run.get("precise_times", False):
+        if module in SPIKE_MODULES and not run.get("precise_times", spike_timing(config) == "precise"):
             _check_spike_grid(Path(spec["input_file"]), dt, f"inputs.{name}.input_file", path)
 
 
@@ -270,6 +275,22 @@ def check_structure(config: dict, path: Path) -> None:
                 f"inputs.{name}.node_set must name a node set or be an object such as {{\"population\": \"V1\"}}.")
 
 
+def spike_timing(config: dict, path: Path | str = "configuration") -> str:
+    """The configuration's ``spike_timing``: ``grid`` (default) or ``precise``.
+
+    Raises
+    ------
+    ConfigError
+        If the value is not one of :data:`SPIKE_TIMING`.
+    """
+    mode = config.get("spike_timing", "grid")
+    if mode not in SPIKE_TIMING:
+        raise ConfigError(f"{path}: spike_timing must be one of {', '.join(map(repr, SPIKE_TIMING))} ('precise' runs "
+                          f"{', '.join(f'{a} as {b}' for a, b in PRECISE_MODELS.items())} with off-grid input spikes), "
+                          f"got {mode!r}.")
+    return mode
+
+
 def check_sections(config: dict, path: Path) -> None:
     """The checks that need no file: sections present and well formed, the run section, the voltage sample.
 
@@ -283,6 +304,9 @@ def check_sections(config: dict, path: Path) -> None:
         if section not in config:
             raise ConfigError(f"{path}: section '{section}' is missing.")
     check_run(config["run"], path)
+    if spike_timing(config, path) == "precise" and config["run"].get("precise_times") is False:
+        raise ConfigError(f"{path}: spike_timing 'precise' needs off-grid input spikes: set run.precise_times to true "
+                          "(or leave it out), or use spike_timing 'grid'.")
     check_structure(config, path)
     check_voltage_sample(config, path)
 
@@ -332,7 +356,7 @@ def prepare(config: dict, staging: str | None = None) -> dict:
     run = prepared["run"]
     if run.get("n_thread", "auto") == "auto":
         run["n_thread"] = os.cpu_count() or 1
-    run.setdefault("precise_times", False)
+    run.setdefault("precise_times", spike_timing(prepared) == "precise")
     report = voltage_report(prepared)
     if report is not None:
         prepared.setdefault("reports", {})["membrane_potential"] = report

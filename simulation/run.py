@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from .clamp import use_ie_clamps
 from .config import (
+    PRECISE_MODELS,
     ConfigError,
     check_contents,
     check_sections,
@@ -44,6 +45,7 @@ from .config import (
     network_files,
     prepare,
     read_json,
+    spike_timing,
 )
 from .mpi import check_mpi, mpi_launch_variables, mpi_world_size_from_env
 
@@ -151,6 +153,27 @@ def check_launch(env: Mapping[str, str] | None = None, config: str = "CONFIG") -
     return processes
 
 
+_TIMING = {"mode": "grid"}
+
+
+def _create_cells(node, model_name: str, params: dict):
+    """bmtk's cell creation for ``nest:`` models, in the spike-timing mode of the run being loaded."""
+    if _TIMING["mode"] == "precise":
+        model_name = PRECISE_MODELS.get(model_name, model_name)
+    return nest.Create(model_name, node.n_nodes, params)
+
+
+def use_spike_timing(mode: str) -> None:
+    """Create the cells of the next network bmtk loads as named (``grid``) or as their precise twins (``precise``,
+    :data:`simulation.config.PRECISE_MODELS`)."""
+    from bmtk.simulator.pointnet.pyfunction_cache import add_cell_model
+
+    _TIMING["mode"] = mode
+    for model in PRECISE_MODELS:
+        for model_type in ("point_process", "point_neuron"):  # bmtk looks the pair up exactly
+            add_cell_model(_create_cells, f"nest:{model}", model_type, overwrite=True)
+
+
 def load_config(path: Path, build_missing: bool = True, staging: str | None = None) -> pointnet.Config:
     """Read, complete and check ``path``; return the configuration bmtk runs.
 
@@ -179,6 +202,7 @@ def load_config(path: Path, build_missing: bool = True, staging: str | None = No
     check_sections(config, path)
     _make_missing(config, path, build_missing)
     check_contents(config, path)
+    use_spike_timing(spike_timing(config, path))
     return pointnet.Config.from_dict(prepare(config, staging))
 
 

@@ -260,3 +260,52 @@ def test_bmtk_writes_into_the_staging_folder(tmp_path):
                       "quiet_simulator": True}
     assert output["output_dir"] == str(out), "stage_output must not change its input"
     assert stage_output({"output_dir": str(out)}, "st")["spikes_file"] == str(out / "st" / "spikes.h5")
+
+
+def test_precise_spike_timing_runs_the_precise_twins(tiny_config, tmp_path):
+    """spike_timing 'precise': every iaf_psc_delta cell is created as iaf_psc_delta_ps with the same parameters,
+    the input spike generators are precise, and the run completes; 'grid' afterwards creates iaf_psc_delta again."""
+    import nest
+
+    config = json.loads(tiny_config.read_text())
+    config["manifest"]["$OUTPUT_DIR"] = str(tmp_path / "precise")
+    config["spike_timing"] = "precise"
+    config["run"].pop("precise_times", None)
+    path = tmp_path / "precise.json"
+    path.write_text(json.dumps(config))
+    spikes = sim_run.simulate(path, build_missing=False, summary=False)
+    models = pd.Series(nest.GetNodes().get("model")).value_counts()
+    assert models["iaf_psc_delta_ps"] == TINY_N and "iaf_psc_delta" not in models
+    generators = nest.GetNodes({"model": "spike_generator"})
+    assert all(generators.get("precise_times"))
+    cell = nest.GetNodes({"model": "iaf_psc_delta_ps"})[0]
+    params = json.loads((REPO / "components" / "point_neuron_models" / "LIF_exc.json").read_text())
+    pop = read_nodes(Path(config["manifest"]["$NETWORK_DIR"]) / "V1_nodes.h5",
+                     Path(config["manifest"]["$NETWORK_DIR"]) / "V1_node_types.csv", "V1")
+    if pop.pop_name.iloc[0] == "LIF_exc":
+        assert cell.get("tau_m") == pytest.approx(params["tau_m"]) and cell.get("V_th") == pytest.approx(params["V_th"])
+    with h5py.File(spikes, "r") as h5:
+        assert len(h5["spikes/V1/timestamps"]) > 0
+    config["spike_timing"] = "grid"
+    config["run"]["precise_times"] = False
+    config["manifest"]["$OUTPUT_DIR"] = str(tmp_path / "grid")
+    path.write_text(json.dumps(config))
+    sim_run.simulate(path, build_missing=False, summary=False)
+    assert "iaf_psc_delta_ps" not in set(nest.GetNodes().get("model"))
+
+
+@pytest.mark.parametrize(("timing", "precise_times", "words"), [
+    ("exact", None, "spike_timing must be one of 'grid', 'precise'"),
+    ("precise", False, "needs off-grid input spikes: set run.precise_times to true"),
+])
+def test_bad_spike_timing_is_named(tiny_config, tmp_path, timing, precise_times, words):
+    config = json.loads(tiny_config.read_text())
+    config["spike_timing"] = timing
+    if precise_times is not None:
+        config["run"]["precise_times"] = precise_times
+    config["manifest"]["$OUTPUT_DIR"] = str(tmp_path / "out")
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(sim_run.ConfigError, match=re.escape(words)):
+        sim_run.simulate(path, build_missing=False)
+    assert not (tmp_path / "out").exists()
