@@ -118,9 +118,28 @@ def column_positions(n_cells: int, radius_um: float, depth_min_um: float, depth_
     return np.column_stack((r * np.cos(theta), y, r * np.sin(theta)))
 
 
+def visual_projection(column: params.Column, radius_um: float) -> str:
+    """The visual-field map of a column: the seed's tangent (``'tan'``) while the column's edge lies below 90 deg
+    of visual angle, else the visual angle itself (``'angle'``), see :func:`~build_network.rules.convert_to_2d`.
+
+    The tangent passes through infinity at 90 deg and changes sign beyond: with the seed's 0.07 deg/um, a column
+    wider than 1,286 um in radius (about 109,000 cells at 1e5 cells/mm^3 over 210 um) folds back onto itself, and
+    its LGN field would have a negative width (the ``ValueError: high - low < 0`` of numpy's ``uniform``).
+
+    Examples
+    --------
+    >>> column = params.load_column()
+    >>> visual_projection(column, column.radius_um(10_000)), visual_projection(column, column.radius_um(230_924))
+    ('tan', 'angle')
+    """
+    widest = max(column.deg_per_um_x, column.deg_per_um_z) * radius_um
+    return "tan" if widest < 90.0 else "angle"
+
+
 def lgn_field_deg(column: params.Column, radius_um: float) -> tuple[float, float]:
     """Half-widths (deg) of the visual field the column maps onto: the LGN field is [-X, X] x [-Y, Y]."""
-    half = convert_to_2d([radius_um, 0.0, radius_um], column.deg_per_um_x, column.deg_per_um_z)[0]
+    half = convert_to_2d([radius_um, 0.0, radius_um], column.deg_per_um_x, column.deg_per_um_z,
+                         visual_projection(column, radius_um))[0]
     return float(half[0]), float(half[1])
 
 
@@ -205,7 +224,8 @@ def build_lgn(spec: ModelSpec, v1: NetworkBuilder, n_cells: int, seed: int,
         name = f"lgn_edges:->{row.target}"
         rule_params = dict(nsources_min=int(row.nsources_min), nsources_max=int(row.nsources_max),
                            d_max=row.d_max_deg, nsyn_min=int(row.nsyn_min), nsyn_max=int(row.nsyn_max),
-                           deg_per_um_x=column.deg_per_um_x, deg_per_um_z=column.deg_per_um_z)
+                           deg_per_um_x=column.deg_per_um_x, deg_per_um_z=column.deg_per_um_z,
+                           projection=visual_projection(column, column.radius_um(n_cells)))
         iterator = "one_to_one"
         if rule == "fast":
             connector, rule_params["seed"] = select_source_cells_fast, stream(seed, name)
@@ -351,6 +371,7 @@ def _build_info(spec: ModelSpec, folder: Path, n_cells: int, seed: int, rule: st
             "column_radius_um": round(radius, 3),
             "depth_range_um": [spec.column.depth_min_um, spec.column.depth_max_um],
             "lgn_n_cells": spec.column.lgn_n_cells, "lgn_field_deg": [round(half_x, 4), round(half_y, 4)],
+            "visual_projection": visual_projection(spec.column, radius),
             "weight_scales": spec.weight_scales, "compression": compression,
             "bmtk_version": bmtk.__version__, "files": list(NETWORK_FILES)}
 

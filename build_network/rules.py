@@ -20,11 +20,6 @@ import numpy as np
 
 from .adaptor import NodeArrays, vectorized
 
-#: Targets handled per block by the fast V1 rule; fixed, so that a seed gives the same network everywhere.
-TARGET_BLOCK = 512
-#: Uniform numbers drawn at once by the fast V1 rule (8 bytes each); any value gives the same network.
-DRAW_CHUNK = 1 << 17
-
 
 def connection_probability(r_um, d_weight_min: float, d_weight_max: float, d_max_um: float):
     """Connection probability of the seed's distance rule.
@@ -55,11 +50,17 @@ def connection_probability(r_um, d_weight_min: float, d_weight_max: float, d_max
     return np.where(t <= 1.0, p, 0.0)
 
 
-def convert_to_2d(positions_um, deg_per_um_x: float, deg_per_um_z: float) -> np.ndarray:
+def convert_to_2d(positions_um, deg_per_um_x: float, deg_per_um_z: float,
+                 projection: str = "tan") -> np.ndarray:
     """Map cortical positions to visual-field positions, as the seed's ``convert_to_2d``.
 
     x and z in cortex are scaled to angles (deg) and passed through tan, giving linear degrees:
     X = tan(deg_per_um_x * x) and Y = tan(deg_per_um_z * z), each converted back to degrees.
+
+    The tangent (a flat screen's coordinate) exists only for visual angles below 90 deg: beyond, it changes sign
+    and the map folds over. ``projection='angle'`` gives the visual angles themselves, X = deg_per_um_x * x and
+    Y = deg_per_um_z * z (deg), the map the builder uses for a column too wide for the tangent
+    (:func:`build_network.build.visual_projection`).
 
     Parameters
     ----------
@@ -67,6 +68,8 @@ def convert_to_2d(positions_um, deg_per_um_x: float, deg_per_um_z: float) -> np.
         Cortical positions (x, y, z) in um; y (depth) is not used.
     deg_per_um_x, deg_per_um_z : float
         Cortical magnification (deg / um) along x and z (seed: 0.07 and 0.04).
+    projection : {'tan', 'angle'}
+        The seed's tangent, or the visual angle.
 
     Returns
     -------
@@ -79,6 +82,10 @@ def convert_to_2d(positions_um, deg_per_um_x: float, deg_per_um_z: float) -> np.
     [[0.0, 0.0]]
     """
     pos = np.atleast_2d(np.asarray(positions_um, dtype=float))
+    if projection == "angle":
+        return np.column_stack((deg_per_um_x * pos[:, 0], deg_per_um_z * pos[:, 2]))
+    if projection != "tan":
+        raise ValueError(f"projection {projection!r} is not 'tan' or 'angle'.")
     x = np.degrees(np.tan(np.radians(deg_per_um_x * pos[:, 0])))
     y = np.degrees(np.tan(np.radians(deg_per_um_z * pos[:, 2])))
     return np.column_stack((x, y))
@@ -115,7 +122,7 @@ def distance_connector(source, target, d_weight_min: float, d_weight_max: float,
 
 def select_source_cells(sources, target, nsources_min: int, nsources_max: int, d_max: float,
                         nsyn_min: int, nsyn_max: int, deg_per_um_x: float, deg_per_um_z: float,
-                        rng: np.random.Generator) -> np.ndarray:
+                        rng: np.random.Generator, projection: str = "tan") -> np.ndarray:
     """The seed's LGN -> V1 rule for one target and all sources (reference, ``iterator='all_to_one'``).
 
     Draws ``nsources_min..nsources_max`` candidate LGN cells without replacement and connects each one
@@ -137,6 +144,8 @@ def select_source_cells(sources, target, nsources_min: int, nsources_max: int, d
         Cortical magnification, see :func:`convert_to_2d`.
     rng : numpy.random.Generator
         Source of randomness.
+    projection : {'tan', 'angle'}
+        Visual-field map, see :func:`convert_to_2d`.
 
     Returns
     -------
@@ -145,7 +154,7 @@ def select_source_cells(sources, target, nsources_min: int, nsources_max: int, d
     """
     n_candidates = int(rng.integers(nsources_min, nsources_max + 1))
     selected = rng.choice(len(sources), n_candidates, replace=False)
-    target_xy = convert_to_2d(target["positions"], deg_per_um_x, deg_per_um_z)[0]
+    target_xy = convert_to_2d(target["positions"], deg_per_um_x, deg_per_um_z, projection)[0]
     syns = np.zeros(len(sources), dtype=int)
     for index in selected:
         source = sources[index]
@@ -154,23 +163,79 @@ def select_source_cells(sources, target, nsources_min: int, nsources_max: int, d
     return syns
 
 
+#: Strips per d_max of the fast V1 rule's spatial index (sources binned in x, sorted by z within a strip).
+STRIPS_PER_D_MAX = 4
+#: Candidate proposals handled at once by the fast V1 rule; any value gives the same network.
+DRAW_CHUNK = 1 << 20
+
+
+def _substream(seed: np.random.SeedSequence | int, k: int) -> np.random.Generator:
+    """The ``k``-th independent generator of ``seed`` (like ``SeedSequence.spawn``, without changing ``seed``)."""
+    seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return np.random.default_rng(np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, k),
+                                                        pool_size=seq.pool_size))
+
+
+def candidate_ranges(src_pos: np.ndarray, trg_pos: np.ndarray, d_max: float):
+    """Spatial index of the sources: for each target, the sources within ``d_max`` of it in the x-z plane (and some
+    more), as ranges of a fixed order of the sources.
+
+    Sources are binned in strips of width d_max / :data:`STRIPS_PER_D_MAX` along x and sorted by z within a strip.
+    For a target, each strip within d_max in x contributes the contiguous range of its sources whose z lies within
+    sqrt(d_max^2 - dx_min^2) of the target's, dx_min being the strip's smallest x distance to the target. The ranges
+    hold every source whose x-z distance to the target is <= d_max (with a margin for rounding); a source farther
+    away may be included, its probability is then 0. The work is proportional to the number of targets plus the
+    number of candidates: about 1.1 pi d_max^2 x thickness x density per target, whatever the column width.
+
+    Returns
+    -------
+    order : numpy.ndarray
+        Source indices in strip-then-z order.
+    seg_trg, seg_lo, seg_len : numpy.ndarray
+        The non-empty ranges, target by target (ascending target index), strips in ascending x: target index,
+        first position in ``order`` and length.
+    """
+    width = d_max / STRIPS_PER_D_MAX
+    reach = d_max * (1.0 + 1e-9) + 1e-6  # every pair the rule can connect lies within reach in the x-z plane
+    x0 = float(min(src_pos[:, 0].min(), trg_pos[:, 0].min()))
+    z0 = float(min(src_pos[:, 2].min(), trg_pos[:, 2].min())) - reach
+    span = float(max(src_pos[:, 2].max(), trg_pos[:, 2].max())) - z0 + 2.0 * reach + 1.0
+    src_strip = np.floor((src_pos[:, 0] - x0) / width)
+    key = src_strip * span + (src_pos[:, 2] - z0)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    trg_strip = np.floor((trg_pos[:, 0] - x0) / width)
+    n_off = 2 * STRIPS_PER_D_MAX + 3
+    strips = trg_strip[:, None] + np.arange(-STRIPS_PER_D_MAX - 1, STRIPS_PER_D_MAX + 2)[None, :]
+    xt, zt = trg_pos[:, 0:1], trg_pos[:, 2:3]
+    dx_min = np.maximum(0.0, np.maximum(x0 + strips * width - xt, xt - (x0 + (strips + 1.0) * width)))
+    dx_min = np.maximum(dx_min - 1e-6, 0.0)
+    half = np.sqrt(np.maximum(reach * reach - dx_min * dx_min, 0.0)) + 1e-6
+    lo = np.searchsorted(key, (strips * span + (zt - half - z0)).ravel(), side="left")
+    hi = np.searchsorted(key, (strips * span + (zt + half - z0)).ravel(), side="right")
+    hi[(dx_min > reach).ravel()] = 0
+    length = hi - lo
+    nonempty = np.flatnonzero(length > 0)
+    return order, nonempty // n_off, lo[nonempty], length[nonempty]
+
+
 @vectorized
 def distance_connector_fast(sources: NodeArrays, targets: NodeArrays, d_weight_min: float,
                             d_weight_max: float, d_max: float, nsyn_min: int, nsyn_max: int,
                             seed: np.random.SeedSequence | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All edges of one V1 -> V1 edge type at once, drawn as :func:`distance_connector` draws each pair.
+    """All edges of one V1 -> V1 edge type at once, from the distribution :func:`distance_connector` draws each pair
+    from; time and memory linear in the number of edges.
 
-    The random stream is laid out as follows, and this layout is what a seed means. Targets are taken in
-    blocks of :data:`TARGET_BLOCK` in x order; each block meets the window of sources whose x lies within
-    ``d_max`` (um) of the block, sorted by x; one uniform number is drawn per (target, source) pair of the
-    block and window, row by row, and the pair connects when it is below the pair's probability. The synapse
-    counts are drawn last, one per connection, in the order the connections were found.
+    Every pair connects independently with probability p(r) (:func:`connection_probability`, 0 for a cell and
+    itself). The rule draws this by thinning: a spatial index (:func:`candidate_ranges`) lists for each target the
+    candidate sources, a superset of those within d_max; a Bernoulli(p_max) sequence over all candidate pairs, p_max
+    the rule's largest probability, is drawn by its geometric gaps (one number per success, not per pair); and each
+    success is kept with probability p(r) / p_max. A pair is then kept with probability p_max x p(r) / p_max = p(r),
+    independently of every other pair, exactly as the per-pair rule.
 
-    Only the uniform numbers are made for every pair of the window. A pair can connect only if its number
-    is below the rule's largest probability, so distance and probability are computed for those pairs
-    alone; and the numbers are drawn in chunks of at most :data:`DRAW_CHUNK`, so memory stays bounded
-    whatever the block and window sizes. The result is identical, pair for pair and in order, to drawing
-    and testing the whole block x window table at once.
+    Three independent streams of ``seed`` make the draw: the gaps, the acceptance numbers (one per success, in the
+    order of the candidate pairs: target index, then strip, then z) and the synapse counts (one per connection, in
+    that order); :data:`DRAW_CHUNK` bounds memory and does not change the result.
 
     Parameters
     ----------
@@ -184,58 +249,50 @@ def distance_connector_fast(sources: NodeArrays, targets: NodeArrays, d_weight_m
     Returns
     -------
     source_index, target_index, nsyns : numpy.ndarray
-        Indices into ``sources`` and ``targets`` of each connection and its number of synapses, ordered by
-        target block, then target, then source in x order.
+        Indices into ``sources`` and ``targets`` of each connection and its number of synapses, ordered by target
+        index, then by the candidates' order.
     """
-    rng = np.random.default_rng(seed)
-    src_pos = sources.array("positions")
-    trg_pos = targets.array("positions")
-    src_order = np.argsort(src_pos[:, 0], kind="stable")
-    trg_order = np.argsort(trg_pos[:, 0], kind="stable")
-    src_sorted = [np.ascontiguousarray(src_pos[src_order, k]) for k in range(3)]  # (x, y, z) in x order
-    src_ids_sorted = sources.node_ids[src_order]
-    may_self = np.intersect1d(sources.node_ids, targets.node_ids).size > 0
-    # every probability of the rule lies between its two end values; the margin covers rounding
-    p_bound = max(d_weight_min, d_weight_max) * (1.0 + 1e-9)
-    d_max_sq = d_max * d_max * (1.0 + 1e-9)
-    buffer = np.empty(DRAW_CHUNK)
+    gaps, accept, synapses = (_substream(seed, k) for k in range(3))
+    src_pos = np.asarray(sources.array("positions"), dtype=float)
+    trg_pos = np.asarray(targets.array("positions"), dtype=float)
+    p_max = max(d_weight_min, d_weight_max)
     found_src, found_trg = [], []
-    for begin in range(0, len(trg_order), TARGET_BLOCK):
-        block = trg_order[begin:begin + TARGET_BLOCK]
-        lo = np.searchsorted(src_sorted[0], trg_pos[block, 0].min() - d_max, side="left")
-        hi = np.searchsorted(src_sorted[0], trg_pos[block, 0].max() + d_max, side="right")
-        width = hi - lo
-        if width == 0:
-            continue
-        window = [c[lo:hi] for c in src_sorted]
-        rows_per_chunk = max(1, DRAW_CHUNK // width)
-        if buffer.size < rows_per_chunk * width:  # a window wider than DRAW_CHUNK: one row at a time
-            buffer = np.empty(rows_per_chunk * width)
-        for row0 in range(0, len(block), rows_per_chunk):
-            rows = block[row0:row0 + rows_per_chunk]
-            draws = buffer[:len(rows) * width]
-            rng.random(out=draws)  # the next len(rows) x width numbers of the stream, row-major
-            flat = np.flatnonzero(draws < p_bound)
-            u = draws[flat]
-            row_of, col_of = np.divmod(flat, width)
-            trg_chunk = trg_pos[rows]
-            # pairs farther than d_max in the x-z plane cannot connect (p = 0 beyond d_max)
-            dx = trg_chunk[:, 0][row_of] - window[0][col_of]
-            dz = trg_chunk[:, 2][row_of] - window[2][col_of]
-            near = np.flatnonzero(dx * dx + dz * dz <= d_max_sq)
-            u, row_of, col_of, dx, dz = u[near], row_of[near], col_of[near], dx[near], dz[near]
-            # the arithmetic of scipy's cdist (target minus source, summed over x, y, z), so r is bitwise the same
-            dy = trg_chunk[:, 1][row_of] - window[1][col_of]
-            r = np.sqrt(dx * dx + dy * dy + dz * dz)
-            p = connection_probability(r, d_weight_min, d_weight_max, d_max)
+    if p_max > 0 and len(src_pos) and len(trg_pos):
+        order, seg_trg, seg_lo, seg_len = candidate_ranges(src_pos, trg_pos, d_max)
+        seg_end = np.cumsum(seg_len)
+        seg_shift = seg_lo - (seg_end - seg_len)  # position in ``order`` = hit + seg_shift of its range
+        total = int(seg_end[-1]) if len(seg_end) else 0
+        src_xyz = [np.ascontiguousarray(src_pos[order, k]) for k in range(3)]  # in candidate order
+        trg_xyz = [np.ascontiguousarray(trg_pos[:, k]) for k in range(3)]
+        src_ids, trg_ids = sources.node_ids[order], targets.node_ids
+        may_self = np.intersect1d(src_ids, trg_ids).size > 0
+        position = -1  # the last success so far, in the concatenation of all candidate pairs
+        while position < total:
+            step = np.cumsum(gaps.geometric(p_max, size=DRAW_CHUNK))
+            hits = position + step
+            position = int(hits[-1])
+            hits = hits[hits < total]
+            if not len(hits):
+                continue
+            seg = np.searchsorted(seg_end, hits, side="right")
+            src = hits + seg_shift[seg]  # position in ``order``
+            trg = seg_trg[seg]
+            # the arithmetic of scipy's cdist (target minus source, squares summed over x, y, z)
+            d = trg_xyz[0][trg] - src_xyz[0][src]
+            r2 = d * d
+            d = trg_xyz[1][trg] - src_xyz[1][src]
+            r2 += d * d
+            d = trg_xyz[2][trg] - src_xyz[2][src]
+            r2 += d * d
+            p = connection_probability(np.sqrt(r2), d_weight_min, d_weight_max, d_max)
             if may_self:
-                p[targets.node_ids[rows][row_of] == src_ids_sorted[lo:hi][col_of]] = 0.0
-            keep = u < p
-            found_trg.append(rows[row_of[keep]])
-            found_src.append(src_order[lo + col_of[keep]])
-    src_index = np.concatenate(found_src) if found_src else np.zeros(0, dtype=int)
-    trg_index = np.concatenate(found_trg) if found_trg else np.zeros(0, dtype=int)
-    nsyns = rng.integers(nsyn_min, nsyn_max + 1, size=len(src_index))
+                p[src_ids[src] == trg_ids[trg]] = 0.0
+            keep = np.flatnonzero(accept.random(len(hits)) * p_max < p)
+            found_src.append(order[src[keep]])
+            found_trg.append(trg[keep])
+    src_index = np.concatenate(found_src) if found_src else np.zeros(0, dtype=np.int64)
+    trg_index = np.concatenate(found_trg) if found_trg else np.zeros(0, dtype=np.int64)
+    nsyns = synapses.integers(nsyn_min, nsyn_max + 1, size=len(src_index))
     return src_index, trg_index, nsyns
 
 
@@ -279,7 +336,8 @@ def smallest_first(keys: np.ndarray, k: int) -> np.ndarray:
 def select_source_cells_fast(sources: NodeArrays, targets: NodeArrays, nsources_min: int,
                              nsources_max: int, d_max: float, nsyn_min: int, nsyn_max: int,
                              deg_per_um_x: float, deg_per_um_z: float,
-                             seed: np.random.SeedSequence | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                             seed: np.random.SeedSequence | int,
+                             projection: str = "tan") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All LGN -> V1 edges of one target population, drawn as :func:`select_source_cells` draws them.
 
     Sampling without replacement is done per target by ranking uniform keys over all sources (the first k
@@ -291,7 +349,7 @@ def select_source_cells_fast(sources: NodeArrays, targets: NodeArrays, nsources_
         LGN cells with ``x`` and ``y`` (deg).
     targets : NodeArrays
         V1 cells with ``positions`` (um).
-    nsources_min, nsources_max, d_max, nsyn_min, nsyn_max, deg_per_um_x, deg_per_um_z
+    nsources_min, nsources_max, d_max, nsyn_min, nsyn_max, deg_per_um_x, deg_per_um_z, projection
         As :func:`select_source_cells`.
     seed : numpy.random.SeedSequence or int
         Seed of this edge type's random stream.
@@ -303,7 +361,7 @@ def select_source_cells_fast(sources: NodeArrays, targets: NodeArrays, nsources_
     """
     rng = np.random.default_rng(seed)
     src_xy = np.column_stack((sources.array("x"), sources.array("y")))
-    trg_xy = convert_to_2d(targets.array("positions"), deg_per_um_x, deg_per_um_z)
+    trg_xy = convert_to_2d(targets.array("positions"), deg_per_um_x, deg_per_um_z, projection)
     n_targets = len(targets.node_ids)
     n_candidates = rng.integers(nsources_min, nsources_max + 1, size=n_targets)
     found_src, found_trg = [], []
