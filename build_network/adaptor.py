@@ -173,6 +173,8 @@ class SparseNetwork(DenseNetwork):
     """
 
     progress: Callable[[int], object] | None = None
+    #: Called with a short description of each stage of writing an edges file (e.g. a tqdm bar's postfix).
+    stage: Callable[[str], object] | None = None
 
     def __init__(self, name: str, **network_props) -> None:
         super().__init__(name, **network_props)
@@ -234,11 +236,11 @@ class SparseNetwork(DenseNetwork):
             return
         pop_name = f"{src_network}_to_{trg_network}" if pop_name is None else pop_name
         write_sparse_edges(edges_file_name, tables, src_network, trg_network, pop_name,
-                           None if compression == "none" else compression)
+                           None if compression == "none" else compression, self.stage)
 
 
 def write_sparse_edges(path, tables: list[SparseEdgeTypesTable], src_network: str, trg_network: str, pop_name: str,
-                       compression: str | None) -> None:
+                       compression: str | None, stage: Callable[[str], object] | None = None) -> None:
     """Write sparse edge tables as bmtk's ``DenseNetwork._save_edges`` does, with the same datasets.
 
     bmtk concatenates the tables (``EdgesCollator``), sorts the edges by ``np.argsort`` of the target ids, reorders
@@ -257,7 +259,11 @@ def write_sparse_edges(path, tables: list[SparseEdgeTypesTable], src_network: st
         Node populations and edge population name.
     compression : str or None
         HDF5 filter of every dataset.
+    stage : callable, optional
+        Told of each stage (a short description), for a progress display.
     """
+    stage = stage or (lambda _: None)
+    stage(f"collating {sum(et.n_edges for et in tables):,} edges")
     # model groups: one per distinct property set, numbered in order of appearance (bmtk's assign_groups)
     group_of_hash, group_props = {}, []
     for et in tables:
@@ -294,11 +300,13 @@ def write_sparse_edges(path, tables: list[SparseEdgeTypesTable], src_network: st
         add_hdf5_attrs(h5)
         grp = h5.create_group(f"/edges/{pop_name}")
         # bmtk's sort: skipped only if the targets never increase (its test), else np.argsort of the targets
+        stage("sorting by target")
         order = None if np.all(np.diff(target_ids) <= 0) else np.argsort(target_ids)
 
         def sorted_column(values):
             return values if order is None else values[order]
 
+        stage("writing the columns")
         target_ids = sorted_column(target_ids)
         grp.create_dataset("target_node_id", data=target_ids, dtype="uint64", compression=compression)
         grp["target_node_id"].attrs["node_population"] = trg_network
@@ -325,6 +333,7 @@ def write_sparse_edges(path, tables: list[SparseEdgeTypesTable], src_network: st
         grp.create_dataset("edge_group_index", data=group_index, dtype="uint32", compression=compression)
         del group_index, per_edge_group
         order = None  # noqa: F841 (frees the permutation)
+        stage("indexing by source")
         _write_index(grp, "target_to_source", target_index, compression)
         del target_index
         source_index = _range_index(source_ids, n_total)

@@ -350,6 +350,7 @@ def _build_and_save(networks: tuple[NetworkBuilder, ...], spec: ModelSpec, folde
         for net in networks:
             bar.set_postfix_str(steps[done] if done < len(steps) else "")
             net.adaptor.progress = edge_type_done
+            net.adaptor.stage = lambda text, name=net.name: bar.set_postfix_str(f"{name} edges: {text}")
             net.build()
             bar.set_postfix_str(f"writing {net.name}_nodes.h5")
             net.save_nodes(output_dir=str(folder), compression=compression)

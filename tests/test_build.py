@@ -247,3 +247,21 @@ def test_same_seed_same_network_and_other_seed_differs(tmp_path):
     differ = {k for k, v in _digest(tmp_path / "c").items() if v != _digest(tmp_path / "a")[k]}
     assert {"V1_nodes.h5", "V1_V1_edges.h5", "LGN_nodes.h5", "LGN_V1_edges.h5"} <= differ
 
+
+
+def test_column_wider_than_the_tangent_builds(tmp_path, spec):
+    """A column whose edge lies beyond 90 deg of visual angle (the 230,924-cell column: 131 deg) used to stop with
+    numpy's 'high - low < 0' (the tangent changes sign past 90 deg); it maps by visual angle instead."""
+    from dataclasses import replace
+
+    from build_network.build import visual_projection
+
+    assert visual_projection(spec.column, spec.column.radius_um(10_000)) == "tan"
+    assert visual_projection(spec.column, spec.column.radius_um(230_924)) == "angle"
+    half_x, half_y = lgn_field_deg(spec.column, spec.column.radius_um(230_924))
+    assert (half_x, half_y) == pytest.approx((0.07 * 1870.897, 0.04 * 1870.897), rel=1e-5)
+    wide = replace(spec, column=replace(spec.column, deg_per_um_x=1.5))  # 400 cells: 78 um x 1.5 deg/um = 117 deg
+    info = build_network(tmp_path / "wide", n_cells=400, seed=1, spec=wide, progress=False)
+    assert info["visual_projection"] == "angle" and info["lgn_field_deg"][0] > 0
+    lgn = read_nodes(tmp_path / "wide", "LGN")
+    assert lgn.x.abs().max() <= info["lgn_field_deg"][0]
