@@ -131,11 +131,14 @@ def stimulus_config(raw: dict, config_path: Path, lgn_file: Path, output_dir: Pa
                     n_thread: int | str | None) -> dict:
     """The user's configuration, run for the session: LGN spike inputs replaced, tstop, dt, output folder set.
 
+    The configuration's ``spike_timing`` is kept: ``precise`` runs take the LGN spikes off the grid.
+
     The manifest's ``${configdir}`` is replaced by the configuration's own folder, so the copy can live elsewhere.
     """
     config = json.loads(json.dumps(raw).replace("${configdir}", str(Path(config_path).resolve().parent)))
     run = config.setdefault("run", {})
-    run.update({"tstart": 0.0, "tstop": float(tstop_ms), "dt": float(dt_ms), "precise_times": False})
+    run.update({"tstart": 0.0, "tstop": float(tstop_ms), "dt": float(dt_ms),
+                "precise_times": config.get("spike_timing", "grid") == "precise"})
     if n_thread is not None:
         run["n_thread"] = n_thread
     inputs = {name: spec for name, spec in config.get("inputs", {}).items()
@@ -331,7 +334,9 @@ def run_condition(condition: str, out: Path, config_path: Path = REPO / "config.
         lgn_ids, lgn_times, lgn_info = lgn_spikes(condition, presentations, network_dir, protocol, seed, raw,
                                                   progress=progress)
         t_lgn = time.perf_counter() - t0
-        lgn_file = _write_spikes(stage / "lgn_spikes.h5", {LGN_POPULATION: (lgn_ids, lgn_times)}, dt_ms)
+        precise = raw.get("spike_timing", "grid") == "precise"  # precise cells take off-grid input spikes
+        lgn_file = _write_spikes(stage / "lgn_spikes.h5", {LGN_POPULATION: (lgn_ids, lgn_times)},
+                                 None if precise else dt_ms)
         presentations.to_csv(stage / "stimulus_presentations.csv", index=False)
         config = stimulus_config(raw, config_path, lgn_file, stage / "v1", duration_s * 1000.0, dt_ms, n_thread)
         run_config = stage / "config.json"

@@ -50,7 +50,9 @@ def _config_defaults(path: Path) -> dict:
     if path.is_file():
         config = json.loads(path.read_text())
         run = config.get("run", {})
-        return {**config.get("lgn_input", {}), "tstop": run.get("tstop"), "dt": run.get("dt")}
+        precise = config.get("spike_timing", "grid") == "precise"  # precise cells take exact, off-grid times
+        return {**config.get("lgn_input", {}), "tstop": run.get("tstop"), "dt": None if precise else run.get("dt"),
+                "precise": precise}
     return {}
 
 
@@ -60,12 +62,12 @@ def _spikes(args: argparse.Namespace) -> None:
     stimulus = args.stimulus or defaults.get("stimulus") or "fl"
     qc = args.qc or defaults.get("qc") or "snr4"
     tstop = args.tstop if args.tstop is not None else (defaults.get("tstop") or 3000.0)
-    dt = args.dt if args.dt is not None else (defaults.get("dt") or 0.01)
+    dt = args.dt if args.dt is not None else (None if defaults.get("precise") else (defaults.get("dt") or 0.01))
     seed = args.seed if args.seed is not None else int(defaults.get("seed", 0))
     heterogeneous = args.heterogeneous or bool(defaults.get("heterogeneous", False))
     if not tstop > 0:
         raise UnitsError(f"--tstop must be > 0 ms, got {tstop}.")
-    if not dt > 0:
+    if dt is not None and not dt > 0:
         raise UnitsError(f"--dt must be > 0 ms, got {dt}.")
     from build_network.params import load_column
 
@@ -77,7 +79,8 @@ def _spikes(args: argparse.Namespace) -> None:
     write_spikes(args.out, node_ids, rates, tstop, seed, dt)
     mode = "heterogeneous" if heterogeneous else "homogeneous"
     print(f"wrote {args.out}: {len(node_ids)} LGN cells, {mode} Poisson, genotype {genotype}, stimulus {stimulus}, "
-          f"qc {qc}, mean rate {rates.mean():.2f} Hz, 0-{tstop:g} ms on a {dt:g} ms grid, seed {seed}")
+          f"qc {qc}, mean rate {rates.mean():.2f} Hz, 0-{tstop:g} ms "
+          f"{'off the grid (spike_timing precise)' if dt is None else f'on a {dt:g} ms grid'}, seed {seed}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     spikes.add_argument("--qc", choices=QC_CHOICES, help="default: config.json lgn_input.qc, else snr4")
     spikes.add_argument("--tstop", type=float, help="ms (default: config.json run.tstop, else 3000)")
     spikes.add_argument("--dt", type=float, help="spike times are rounded to this grid (ms; default: config.json "
-                        "run.dt, else 0.01), so NEST takes them without precise-time mode")
+                        "run.dt, else 0.01; not rounded when the config's spike_timing is precise), so NEST takes "
+                        "them without precise-time mode")
     spikes.add_argument("--seed", type=int, help="default: config.json lgn_input.seed, else 0")
     spikes.add_argument("--heterogeneous", action="store_true",
                         help="draw each cell's rate from the measured LGd rate distribution")

@@ -69,7 +69,8 @@ TINY_DT_MS = 0.1
 
 @pytest.fixture(scope="session")
 def tiny_config(tmp_path_factory) -> Path:
-    """A runnable PointNet config: the repository's config.json on a 1,500-cell network, 500 ms at dt 0.1 ms."""
+    """A runnable PointNet config: the repository's config.json on a 1,500-cell network, 500 ms at dt 0.1 ms, with
+    the grid model (spike_timing 'grid', LGN spikes on the 0.1 ms grid)."""
     import json
 
     from inputs.spikes import lgn_node_ids, lookup_rate, write_spikes
@@ -82,7 +83,9 @@ def tiny_config(tmp_path_factory) -> Path:
     config = json.loads((REPO / "config.json").read_text())
     config["manifest"].update({"$BASE_DIR": str(root), "$NETWORK_DIR": str(root / "network"),
                                "$COMPONENTS_DIR": str(REPO / "components"), "$OUTPUT_DIR": str(root / "output")})
-    config["run"].update({"tstop": TINY_TSTOP_MS, "dt": TINY_DT_MS, "n_thread": 2})
+    # the grid model (config_grid.json's timing): these tests check the grid's rules; the precise mode has its own
+    config["spike_timing"] = "grid"
+    config["run"].update({"tstop": TINY_TSTOP_MS, "dt": TINY_DT_MS, "n_thread": 2, "precise_times": False})
     config["inputs"]["LGN_spikes"]["input_file"] = str(root / "lgn_spikes.h5")
     path = root / "config.json"
     path.write_text(json.dumps(config, indent=2))

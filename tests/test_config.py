@@ -24,7 +24,13 @@ def test_the_repository_config_is_valid_for_bmtk():
     from bmtk.simulator import pointnet
 
     config = pointnet.Config.from_json(str(REPO / "config.json"))
-    assert config.run["tstop"] == 3000.0 and config.run["dt"] == 0.01
+    assert config.run["tstop"] == 3000.0 and config.run["dt"] == 0.1 and config.run["precise_times"] is True
+    assert json.loads((REPO / "config.json").read_text())["spike_timing"] == "precise"
+    grid = pointnet.Config.from_json(str(REPO / "config_grid.json"))
+    assert grid.run["dt"] == 0.01 and grid.run["precise_times"] is False
+    assert json.loads((REPO / "config_grid.json").read_text())["spike_timing"] == "grid"
+    assert grid.inputs["LGN_spikes"]["input_file"] != config.inputs["LGN_spikes"]["input_file"]
+    check_run(grid.run, REPO / "config_grid.json")
     assert config.inputs["LGN_spikes"]["node_set"] == "LGN"
     check_run(config.run, REPO / "config.json")
     assert json.loads((REPO / "config.json").read_text())["run"]["n_thread"] == "auto"
