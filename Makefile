@@ -44,6 +44,7 @@ test: install
 bench: install
 	$(PY) -m benchmarks
 	$(PY) -m benchmarks.stimulus
+	$(PY) -m benchmarks.precise
 
 lint: install
 	$(PY) -m ruff check .
