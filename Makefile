@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 NETWORK_FILES := network/V1_nodes.h5 network/V1_node_types.csv network/LGN_nodes.h5 network/LGN_node_types.csv \
                  network/V1_V1_edges.h5 network/V1_V1_edge_types.csv network/LGN_V1_edges.h5 network/LGN_V1_edge_types.csv
 
-.PHONY: run test install network bench lint
+.PHONY: run test install network bench lint mpi-env
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,3 +48,8 @@ bench: install
 
 lint: install
 	$(PY) -m ruff check .
+
+# NEST 3.10 with MPI, built from its source release against Debian's Open MPI into .venv-mpi/ (about 20-30 min on
+# 2 cores; not part of `make test`): then mpirun -n K .venv-mpi/bin/python run_pointnet.py config.json
+mpi-env:
+	bash scripts/build_mpi_nest.sh .venv-mpi

@@ -397,10 +397,13 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True) -> Pa
         network = pointnet.PointNetwork.from_config(config)
         sim = ProgressSimulator.from_config(config, network)
         loaded = time.perf_counter()
+        # kernel queries are collective under MPI: every rank asks, only rank 0 prints (asked on rank 0 alone,
+        # they hang a run of K > 1 processes after "Network created")
+        n_connections, n_threads = nest.num_connections, nest.GetKernelStatus("local_num_threads")
         if rank == 0:
             layout = f"{processes} MPI processes x " if processes > 1 else ""
-            print(f"loaded the network into NEST in {loaded - start:.1f} s ({nest.num_connections:,} connections, "
-                  f"{layout}{nest.GetKernelStatus('local_num_threads')} threads, dt {config.dt} ms)", flush=True)
+            print(f"loaded the network into NEST in {loaded - start:.1f} s ({n_connections:,} connections, "
+                  f"{layout}{n_threads} threads, dt {config.dt} ms)", flush=True)
         sim.run()
     except BaseException:
         if rank == 0:

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 from conftest import REPO
 
@@ -202,3 +204,52 @@ def test_missing_inputs_are_not_built_under_mpi(mpi_config, tmp_path, monkeypatc
     with pytest.raises(ConfigError, match="which does not exist; make it with: python -m inputs spikes"):
         sim_run.simulate(mpi_config, build_missing=True)
     assert not (tmp_path / "lgn_spikes.h5").exists() and not (tmp_path / "out").exists()
+
+
+MPI_PYTHON = Path(os.environ.get("V1_MPI_PYTHON", REPO / ".venv-mpi" / "bin" / "python"))
+
+
+def _mpi_nest_present() -> str | None:
+    """None when an MPI NEST (scripts/build_mpi_nest.sh) and mpirun are present, else why not."""
+    import shutil
+
+    if not MPI_PYTHON.is_file():
+        return f"no MPI environment at {MPI_PYTHON} (make mpi-env builds it; or set V1_MPI_PYTHON)"
+    if shutil.which("mpirun") is None:
+        return "mpirun not found (apt-get install openmpi-bin)"
+    code = "import nest; print(nest.GetKernelStatus('build_info')['have_mpi'])"
+    probe = subprocess.run([str(MPI_PYTHON), "-c", code], capture_output=True, text=True)
+    if probe.stdout.strip().splitlines()[-1:] != ["True"]:
+        return f"the NEST of {MPI_PYTHON} has no MPI"
+    return None
+
+
+@pytest.mark.mpi
+def test_two_ranks_write_the_spikes_of_one_process_with_two_threads(tiny_config, tmp_path):
+    """mpirun -n 2 (1 thread per rank) gives the spikes of 1 process x 2 threads: NEST's results depend on the number
+    of virtual processes, not on how they are split. One spikes.h5 and one summary, no staging folder left."""
+    reason = _mpi_nest_present()
+    if reason:
+        pytest.skip(reason)
+    runs = {}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMI", "PMIX_"))}
+    for name, threads, launcher in (("threads", 2, []),
+                                    ("ranks", 1, ["mpirun", "--allow-run-as-root", "--oversubscribe", "-n", "2"])):
+        config = json.loads(tiny_config.read_text())
+        config["manifest"]["$OUTPUT_DIR"] = str(tmp_path / name)
+        config["run"]["n_thread"] = threads
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(config))
+        result = subprocess.run([*launcher, str(MPI_PYTHON), str(REPO / "run_pointnet.py"), str(path), "--no-build"],
+                                capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        out = tmp_path / name
+        assert (out / "spikes.h5").is_file() and (out / "rates_summary.csv").is_file()
+        assert not list(out.glob(".staging-*")) and not list(out.glob("*.partial.h5"))
+        with h5py.File(out / "spikes.h5", "r") as h5:
+            ids, times = h5["spikes/V1/node_ids"][()], h5["spikes/V1/timestamps"][()]
+        order = np.lexsort((ids, times))
+        runs[name] = (ids[order], times[order])
+    assert len(runs["ranks"][0]) > 0
+    np.testing.assert_array_equal(runs["ranks"][0], runs["threads"][0])
+    np.testing.assert_array_equal(runs["ranks"][1], runs["threads"][1])

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Build NEST 3.10 with MPI from its source release into a separate environment (default .venv-mpi/), against
+# Debian's Open MPI, with mpi4py and bmtk: what `mpirun -n K python run_pointnet.py config.json` needs.
+# Not part of `make test` (about 20-30 minutes on 2 cores). Usage: bash scripts/build_mpi_nest.sh [ENV_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ENV_DIR="${1:-.venv-mpi}"
+PYTHON="${PYTHON:-python3}"
+
+if ! command -v mpicc >/dev/null || ! command -v cmake >/dev/null || [ ! -e /usr/include/gsl/gsl_rng.h ]; then
+  echo "installing the build dependencies from Debian (openmpi-bin libopenmpi-dev cmake libgsl-dev libltdl-dev libboost-dev)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi-dev cmake libgsl-dev libltdl-dev \
+    libboost-dev build-essential
+fi
+test -x "$ENV_DIR/bin/python" || "$PYTHON" -m venv "$ENV_DIR"
+"$ENV_DIR/bin/python" -m pip install --quiet --upgrade pip
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
+echo "building nest-simulator 3.10 with MPI from source (CMAKE_BUILD_PARALLEL_LEVEL=$CMAKE_BUILD_PARALLEL_LEVEL) ..."
+"$ENV_DIR/bin/python" -m pip install --no-binary nest-simulator --config-settings=cmake.define.with-mpi=ON \
+  "nest-simulator==3.10.*" mpi4py "bmtk==1.2.0" h5py pandas scipy tqdm matplotlib jinja2
+# the project's own packages, without the AllenSDK pins (not needed to run a simulation)
+"$ENV_DIR/bin/python" -m pip install --quiet --no-deps -e .
+"$ENV_DIR/bin/python" - <<'PY'
+import nest
+assert nest.ll_api.sli_func("statusdict/have_mpi ::"), "NEST was built without MPI"
+print(f"NEST {nest.__version__} with MPI in {nest.__path__[0]}")
+PY
+echo "done: mpirun -n 2 $ENV_DIR/bin/python run_pointnet.py config.json (n_thread 1 per rank)"
