@@ -23,7 +23,8 @@ echo "building nest-simulator 3.10 with MPI from source (CMAKE_BUILD_PARALLEL_LE
 "$ENV_DIR/bin/python" -m pip install --quiet --no-deps -e .
 "$ENV_DIR/bin/python" - <<'PY'
 import nest
-assert nest.ll_api.sli_func("statusdict/have_mpi ::"), "NEST was built without MPI"
-print(f"NEST {nest.__version__} with MPI in {nest.__path__[0]}")
+info = nest.GetKernelStatus("build_info")
+assert info["have_mpi"], "NEST was built without MPI"
+print(f"NEST {info['version']} with MPI in {nest.__path__[0]}")
 PY
 echo "done: mpirun -n 2 $ENV_DIR/bin/python run_pointnet.py config.json (n_thread 1 per rank)"

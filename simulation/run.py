@@ -402,7 +402,8 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True) -> Pa
         n_connections, n_threads = nest.num_connections, nest.GetKernelStatus("local_num_threads")
         if rank == 0:
             layout = f"{processes} MPI processes x " if processes > 1 else ""
-            print(f"loaded the network into NEST in {loaded - start:.1f} s ({n_connections:,} connections, "
+            where = " on rank 0" if processes > 1 else ""
+            print(f"loaded the network into NEST in {loaded - start:.1f} s ({n_connections:,} connections{where}, "
                   f"{layout}{n_threads} threads, dt {config.dt} ms)", flush=True)
         sim.run()
     except BaseException:
