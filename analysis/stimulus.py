@@ -102,9 +102,9 @@ def lgn_spikes(condition: str, presentations: pd.DataFrame, network_dir: Path, p
         ids = np.repeat(cells.node_id.to_numpy(), counts)
         times = rng.uniform(0.0, duration_ms, counts.sum())
         return ids, times, {"lgn": "constant-rate Poisson (seed)", "lgn_rate_hz": rate}
-    stimuli = distinct_stimuli(condition, protocol)
-    gray = evaluate(cells, distinct_stimuli("gray", protocol), protocol, progress=progress)["gray"]
-    rates = evaluate(cells, stimuli, protocol, progress=progress)
+    stimuli = {s.key: s for s in distinct_stimuli("gray", protocol) + distinct_stimuli(condition, protocol)}
+    rates = evaluate(cells, list(stimuli.values()), protocol, progress=progress)  # one FilterNet run for all
+    gray = rates["gray"]
     scale = float(protocol["lgn"]["rate_scale"])
     index, times = draw_session(rates, gray.mean(axis=1), presentations, protocol["frame_rate_hz"], rng_seed, scale)
     return cells.node_id.to_numpy()[index], times, {
@@ -116,11 +116,11 @@ def _write_spikes(path: Path, populations: dict[str, tuple[np.ndarray, np.ndarra
     """SONATA spikes of several populations (bmtk's writer); times rounded to the dt grid (earliest at dt)."""
     from bmtk.utils.reports.spike_trains import SpikeTrains
 
+    from inputs.spikes import round_to_grid
+
     trains = SpikeTrains(units="ms")
     for population, (ids, times) in populations.items():
-        times = np.asarray(times, float)
-        if dt_ms is not None:
-            times = np.maximum(np.round(times / dt_ms), 1) * dt_ms
+        times = np.asarray(times, float) if dt_ms is None else round_to_grid(times, dt_ms)
         order = np.lexsort((times, ids))
         trains.add_spikes(node_ids=np.asarray(ids, np.int64)[order], timestamps=times[order], population=population)
     trains.to_sonata(str(path))

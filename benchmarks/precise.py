@@ -111,6 +111,29 @@ def measure_neuron(seeds: list[int], tstop_ms: float = 20000.0) -> list[dict]:
     return rows
 
 
+def _absolute(config_path: Path) -> dict:
+    """The configuration as written, its manifest made absolute so that a copy can live elsewhere."""
+    base = json.loads(config_path.read_text())
+    here = str(config_path.resolve().parent)
+    base["manifest"] = {k: v.replace("${configdir}", here).replace("$BASE_DIR", here) if isinstance(v, str) else v
+                        for k, v in base["manifest"].items()}
+    return base
+
+
+def _lgn_spikes(config_path: Path, out: Path, tstop_ms: float, seed: int, dt_ms: float | None) -> Path:
+    """The configuration's constant-rate LGN spikes (``python -m inputs spikes``' process), on a grid or exact."""
+    from bmtk.utils.sonata.config import SonataConfig
+
+    from inputs.spikes import lgn_node_ids, lookup_rate, write_spikes
+
+    resolved = dict(SonataConfig.from_json(str(config_path)))
+    network = Path(resolved["networks"]["nodes"][0]["nodes_file"]).parent
+    lgn = resolved.get("lgn_input", {})
+    ids = lgn_node_ids(network, 500)
+    rate = lookup_rate(lgn.get("genotype", "wt"), lgn.get("stimulus", "fl"), lgn.get("qc", "snr4"))
+    return write_spikes(out, ids, np.full(len(ids), rate), tstop_ms, seed, dt_ms=dt_ms)
+
+
 def _config(base: dict, mode: str, lgn_file: Path, out: Path, tstop_ms: float, n_thread: int) -> dict:
     config = json.loads(json.dumps(base))
     config["manifest"]["$OUTPUT_DIR"] = str(out)
@@ -150,23 +173,12 @@ def network_statistics(output: Path, config_path: Path, bin_ms: float = 5.0) -> 
 def measure_network(config_path: Path, seeds: list[int], work: Path, tstop_ms: float = 3000.0,
                     n_thread: int = 2) -> dict:
     """Grid and precise runs of the model for each LGN seed (see the module docstring)."""
-    from bmtk.utils.sonata.config import SonataConfig
-
-    from inputs.spikes import lgn_node_ids, lookup_rate, write_spikes
-
-    base = json.loads(config_path.read_text())
-    base["manifest"]["$BASE_DIR"] = str(config_path.resolve().parent)
-    resolved = dict(SonataConfig.from_json(str(config_path)))
-    network = Path(resolved["networks"]["nodes"][0]["nodes_file"]).parent
-    lgn = resolved.get("lgn_input", {})
-    ids = lgn_node_ids(network, 500)
-    rate = lookup_rate(lgn.get("genotype", "wt"), lgn.get("stimulus", "fl"), lgn.get("qc", "snr4"))
+    base = _absolute(config_path)
     tables, walls = [], []
     for seed in seeds:
         for mode in MODES:
-            lgn_file = work / f"lgn_{seed}_{mode}.h5"
-            write_spikes(lgn_file, ids, np.full(len(ids), rate), tstop_ms, seed,
-                         dt_ms=MODES[mode]["dt"] if mode == "grid" else None)
+            lgn_file = _lgn_spikes(config_path, work / f"lgn_{seed}_{mode}.h5", tstop_ms, seed,
+                                   MODES[mode]["dt"] if mode == "grid" else None)
             out = work / f"net_{seed}_{mode}"
             path = work / f"net_{seed}_{mode}.json"
             walls.append({"seed": seed, "mode": mode, "sim_s": _run(_config(base, mode, lgn_file, out, tstop_ms,
@@ -188,28 +200,17 @@ def measure_network(config_path: Path, seeds: list[int], work: Path, tstop_ms: f
 
 def measure_perturbations(config_path: Path, work: Path, n_thread: int = 2) -> dict:
     """The perturbation suite in both modes: each effect's sign and interval."""
-    base = json.loads(config_path.read_text())
-    here = str(config_path.resolve().parent)
-    base["manifest"] = {k: v.replace("${configdir}", here).replace("$BASE_DIR", here) if isinstance(v, str) else v
-                        for k, v in base["manifest"].items()}
+    base = _absolute(config_path)
     results, walls = {}, {}
     for mode in MODES:
         config = json.loads(json.dumps(base))
         config["spike_timing"] = MODES[mode]["spike_timing"]
         config["run"].update({"dt": MODES[mode]["dt"], "precise_times": mode == "precise", "n_thread": n_thread})
-        if mode == "precise":
-            from bmtk.utils.sonata.config import SonataConfig
-
-            from inputs.spikes import lgn_node_ids, lookup_rate, write_spikes
-
-            resolved = dict(SonataConfig.from_json(str(config_path)))
-            network = Path(resolved["networks"]["nodes"][0]["nodes_file"]).parent
-            lgn = resolved.get("lgn_input", {})
-            ids = lgn_node_ids(network, 500)
-            write_spikes(work / "lgn_precise.h5", ids, np.full(len(ids), lookup_rate(
-                lgn.get("genotype", "wt"), lgn.get("stimulus", "fl"), lgn.get("qc", "snr4"))),
-                float(config["run"]["tstop"]), int(lgn.get("seed", 0)), dt_ms=None)
-            config["inputs"]["LGN_spikes"]["input_file"] = str(work / "lgn_precise.h5")
+        # each mode's LGN spikes: the configuration's seed, on the grid model's grid or exact
+        lgn_file = _lgn_spikes(config_path, work / f"lgn_{mode}.h5", float(config["run"]["tstop"]),
+                               int(base.get("lgn_input", {}).get("seed", 0)),
+                               MODES[mode]["dt"] if mode == "grid" else None)
+        config["inputs"]["LGN_spikes"]["input_file"] = str(lgn_file)
         path = work / f"suite_{mode}.json"
         path.write_text(json.dumps(config, indent=2))
         out = work / f"suite_{mode}"

@@ -180,6 +180,17 @@ def save_spikes(out: Path, node_ids: np.ndarray, times_ms: np.ndarray, populatio
     return _to_sonata(generator, out, population, dt_ms)
 
 
+def round_to_grid(times_ms: np.ndarray, dt_ms: float) -> np.ndarray:
+    """Spike times rounded to multiples of ``dt_ms``, the earliest to dt (NEST's grid spike generators need this).
+
+    Examples
+    --------
+    >>> round_to_grid(np.array([0.01, 0.26, 1.0]), 0.1).tolist()
+    [0.1, 0.30000000000000004, 1.0]
+    """
+    return np.maximum(np.round(np.asarray(times_ms, float) / dt_ms), 1) * dt_ms
+
+
 def _to_sonata(generator, out: Path, population: str, dt_ms: float | None) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -189,7 +200,7 @@ def _to_sonata(generator, out: Path, population: str, dt_ms: float | None) -> Pa
         if dt_ms is not None:
             with h5py.File(tmp, "r+") as h5:
                 times = h5[f"spikes/{population}/timestamps"]
-                times[...] = np.maximum(np.round(times[()] / dt_ms), 1) * dt_ms
+                times[...] = round_to_grid(times[()], dt_ms)
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)

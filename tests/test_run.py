@@ -278,12 +278,15 @@ def test_precise_spike_timing_runs_the_precise_twins(tiny_config, tmp_path):
     assert models["iaf_psc_delta_ps"] == TINY_N and "iaf_psc_delta" not in models
     generators = nest.GetNodes({"model": "spike_generator"})
     assert all(generators.get("precise_times"))
-    cell = nest.GetNodes({"model": "iaf_psc_delta_ps"})[0]
-    params = json.loads((REPO / "components" / "point_neuron_models" / "LIF_exc.json").read_text())
+    cells = nest.GetNodes({"model": "iaf_psc_delta_ps"})
     pop = read_nodes(Path(config["manifest"]["$NETWORK_DIR"]) / "V1_nodes.h5",
                      Path(config["manifest"]["$NETWORK_DIR"]) / "V1_node_types.csv", "V1")
-    if pop.pop_name.iloc[0] == "LIF_exc":
-        assert cell.get("tau_m") == pytest.approx(params["tau_m"]) and cell.get("V_th") == pytest.approx(params["V_th"])
+    # every cell carries the parameters of its population's model file, in the populations' proportions
+    for key in ("tau_m", "V_th"):
+        expected = pd.Series({name: json.loads((REPO / "components" / "point_neuron_models" / f"{name}.json")
+                                               .read_text())[key] for name in pop.pop_name.unique()})
+        observed = pd.Series(np.round(cells.get(key), 6)).value_counts()
+        assert observed.to_dict() == {round(expected[name], 6): n for name, n in pop.pop_name.value_counts().items()}
     with h5py.File(spikes, "r") as h5:
         assert len(h5["spikes/V1/timestamps"]) > 0
     config["spike_timing"] = "grid"
