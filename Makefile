@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 NETWORK_FILES := network/V1_nodes.h5 network/V1_node_types.csv network/LGN_nodes.h5 network/LGN_node_types.csv \
                  network/V1_V1_edges.h5 network/V1_V1_edge_types.csv network/LGN_V1_edges.h5 network/LGN_V1_edge_types.csv
 
-.PHONY: run test install network bench lint mpi-env
+.PHONY: run test install network bench lint mpi-env timers-env
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,3 +53,8 @@ lint: install
 # 2 cores; not part of `make test`): then mpirun -n K .venv-mpi/bin/python run_pointnet.py config.json
 mpi-env:
 	bash scripts/build_mpi_nest.sh .venv-mpi
+
+# The same NEST with its detailed kernel timers (time_update, time_deliver_spike_data, ...) into .venv-timers/:
+# benchmarks.precise reads them for the table's breakdown when this environment exists.
+timers-env:
+	NEST_DETAILED_TIMERS=1 bash scripts/build_mpi_nest.sh .venv-timers

@@ -11,7 +11,7 @@ import numpy as np
 from simulation.config import ConfigError
 from simulation.run import load_config
 
-from .configs import BASELINE, DEFAULT_AMP_PA, write_suite
+from .configs import BASELINE, DEFAULT_AMP_PA, v1_populations, write_suite
 from .suite import run_suite
 from .summary import plot_rasters, plot_rate_grid, plot_sweep, summarize
 
@@ -24,14 +24,15 @@ def _amps(text: str) -> list[float]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    load_config(args.config, build_missing=True)  # builds a missing default network or LGN spikes, once
+    base = load_config(args.config, build_missing=True)  # builds a missing default network or LGN spikes, once
     configs = write_suite(args.config, args.out, amp_pa=args.amp, populations=args.populations, only=args.only,
                           delay_ms=args.delay, duration_ms=args.duration, sweep=args.sweep,
                           sweep_amps_pa=_amps(args.sweep_amps) if args.sweep else None)
     for path in configs.values():
         load_config(path, build_missing=False)  # every run is checked before any NEST starts
     print(f"{len(configs)} runs: {', '.join(configs)}", flush=True)
-    records = run_suite(configs, workers=args.workers, scheduler=args.scheduler, force=args.force)
+    records = run_suite(configs, workers=args.workers, scheduler=args.scheduler, force=args.force,
+                        cells=v1_populations(base))
     for record in sorted(records, key=lambda r: r["name"]):
         print(f"  {record['name']}: {record['wall_s']:.1f} s")
     summary, runs = summarize(configs)

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Build NEST 3.10 with MPI from its source release into a separate environment (default .venv-mpi/), against
 # Debian's Open MPI, with mpi4py and bmtk: what `mpirun -n K python run_pointnet.py config.json` needs.
-# Not part of `make test` (about 20-30 minutes on 2 cores). Usage: bash scripts/build_mpi_nest.sh [ENV_DIR]
+# Not part of `make test` (about 20-30 minutes on 2 cores; --no-cache-dir: pip would reuse a wheel built with other
+# settings). Usage: bash scripts/build_mpi_nest.sh [ENV_DIR]
+# With NEST_DETAILED_TIMERS=1 NEST is also built with -Dwith-detailed-timers=ON (time_update, time_deliver_spike_data,
+# time_gather_spike_data, ... in GetKernelStatus): `make timers-env` builds such a NEST into .venv-timers/ for the
+# benchmark table's breakdown of where a simulation's time goes (the timers cost a little speed, so not in .venv-mpi/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ENV_DIR="${1:-.venv-mpi}"
@@ -15,9 +19,11 @@ if ! command -v mpicc >/dev/null || ! command -v cmake >/dev/null || [ ! -e /usr
 fi
 test -x "$ENV_DIR/bin/python" || "$PYTHON" -m venv "$ENV_DIR"
 "$ENV_DIR/bin/python" -m pip install --quiet --upgrade pip
+TIMERS=()
+if [ "${NEST_DETAILED_TIMERS:-0}" = 1 ]; then TIMERS=(--config-settings=cmake.define.with-detailed-timers=ON); fi
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 echo "building nest-simulator 3.10 with MPI from source (CMAKE_BUILD_PARALLEL_LEVEL=$CMAKE_BUILD_PARALLEL_LEVEL) ..."
-"$ENV_DIR/bin/python" -m pip install --no-binary nest-simulator --config-settings=cmake.define.with-mpi=ON \
+"$ENV_DIR/bin/python" -m pip install --no-cache-dir --no-binary nest-simulator --config-settings=cmake.define.with-mpi=ON "${TIMERS[@]}" \
   "nest-simulator==3.10.*" mpi4py "bmtk==1.2.0" h5py pandas scipy tqdm matplotlib jinja2
 # the project's own packages, without the AllenSDK pins (not needed to run a simulation)
 "$ENV_DIR/bin/python" -m pip install --quiet --no-deps -e .
@@ -25,6 +31,8 @@ echo "building nest-simulator 3.10 with MPI from source (CMAKE_BUILD_PARALLEL_LE
 import nest
 info = nest.GetKernelStatus("build_info")
 assert info["have_mpi"], "NEST was built without MPI"
+timers = [k for k in nest.GetKernelStatus() if k.startswith("time_")]
+print("kernel timers:", ", ".join(sorted(timers)))
 print(f"NEST {info['version']} with MPI in {nest.__path__[0]}")
 PY
 echo "done: mpirun -n 2 $ENV_DIR/bin/python run_pointnet.py config.json (n_thread 1 per rank)"

@@ -84,10 +84,13 @@ def run_parallel(tasks: dict[str, tuple[Callable, tuple]], workers: int = 1, sch
                  desc: str = "runs") -> list[dict]:
     """Run ``fn(*args)`` for every task on Dask, with a progress bar; return their records.
 
+    Tasks start in the order given (Dask priorities): put the longest first, so that with several workers the
+    last one to finish is not a long task started late.
+
     Parameters
     ----------
     tasks : dict of str to (callable, tuple)
-        Task name -> function and arguments.
+        Task name -> function and arguments, in the order they should start.
     workers : int
         Processes of the local Dask cluster (ignored with ``scheduler``).
     scheduler : str, optional
@@ -106,7 +109,8 @@ def run_parallel(tasks: dict[str, tuple[Callable, tuple]], workers: int = 1, sch
         return []
     records = []
     with dask_client(workers, scheduler) as client:
-        futures = [client.submit(fn, *args, key=f"{desc}-{name}", pure=False) for name, (fn, args) in tasks.items()]
+        futures = [client.submit(fn, *args, key=f"{desc}-{name}", pure=False, priority=len(tasks) - i)
+                   for i, (name, (fn, args)) in enumerate(tasks.items())]
         with tqdm(total=len(futures), desc=desc, unit="run") as bar:
             for future in as_completed(futures):
                 record = future.result()

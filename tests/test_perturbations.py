@@ -13,7 +13,7 @@ from conftest import REPO, TINY_N, TINY_TSTOP_MS
 from analysis.rates import read_nodes
 from perturbations.__main__ import main
 from perturbations.configs import clamp_window, suite_names, write_suite
-from perturbations.suite import is_finished, run_suite
+from perturbations.suite import expected_cost, is_finished, run_suite
 from perturbations.summary import SUMMARY_COLUMNS, median_change
 from simulation.config import ConfigError
 
@@ -33,6 +33,16 @@ def test_suite_names_and_generated_configs(tmp_path, tiny_config):
     assert clamp["delay"] + clamp["duration"] == pytest.approx(TINY_TSTOP_MS)
     assert vip["manifest"]["$OUTPUT_DIR"] == str(tmp_path / "VIP_inhibit")
     assert "clamp_VIP" not in json.loads(configs["baseline"].read_text()).get("inputs", {})
+
+
+def test_the_largest_depolarizing_clamp_is_expected_to_cost_most(tmp_path, tiny_config):
+    configs = write_suite(tiny_config, tmp_path)
+    cells = {"LIF_exc": 850, "PV": 44, "SST": 32, "VIP": 74}
+    costs = {name: expected_cost(path, cells) for name, path in configs.items()}
+    assert costs["LIF_exc_excite"] == pytest.approx(230.0 * 850)
+    assert costs["baseline"] == costs["PV_inhibit"] == 0.0
+    order = sorted(costs, key=lambda n: -costs[n])
+    assert order[:4] == ["LIF_exc_excite", "VIP_excite", "PV_excite", "SST_excite"]
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
