@@ -39,8 +39,10 @@ run: network inputs/lgn_spikes.h5
 test: install
 	$(PY) -m pytest
 
-# The benchmark table (benchmarks/results.md, results.json, figures/): about 35 min on 2 cores. Every network
-# it measures is built in a temporary folder, so network/ is neither needed nor touched.
+# The benchmark tables: benchmarks/results.md (builds, scaling, simulation; figures/), stimulus_results.md and
+# precise_results.md (precise vs grid, the perturbation suite as 1 worker x 2 threads and 2 workers x 1 thread, and
+# NEST's kernel timers when .venv-timers/ exists: make timers-env). Every network it measures is built in a
+# temporary folder, so network/ is neither needed nor touched.
 bench: install
 	$(PY) -m benchmarks
 	$(PY) -m benchmarks.stimulus

@@ -20,9 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", nargs="?", type=Path, default=Path("config.json"), help="default config.json")
     parser.add_argument("--no-build", action="store_true",
                         help="do not build a missing network or LGN spikes file: stop with the command that makes it")
+    parser.add_argument("--kernel-timers", type=Path, metavar="FILE",
+                        help="after the run, write NEST's kernel timers (every time_* of GetKernelStatus) to FILE "
+                             "as JSON; per-thread timers need a NEST built with -Dwith-detailed-timers=ON "
+                             "(make timers-env)")
     args = parser.parse_args(argv)
     try:
-        simulate(args.config, build_missing=not args.no_build)
+        simulate(args.config, build_missing=not args.no_build, kernel_timers_file=args.kernel_timers)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -15,9 +15,20 @@
     rate, fraction active, mean ISI CV and synchrony (coefficient of variation of the population spike count in
     5 ms bins). Precise - grid per seed against the seed-to-seed range of the grid model.
 ``perturbations``
-    The suite (baseline + 8 clamps) in both modes; every effect's sign and 95% interval.
+    The suite (baseline + 8 clamps, ``python -m perturbations run``) in both modes, every effect's sign and 95%
+    interval (grid and precise with 1 Dask worker x 2 NEST threads), and the precise suite's wall time with the
+    same 2 threads split two ways, 1 worker x 2 threads and 2 workers x 1 thread, against the target of
+    :data:`SUITE_TARGET_S`; the wall time of each run (its own process) shows which one dominates.
+``timers``
+    Where a simulation's time goes inside NEST: the baseline (3 s of ``--config``, precise) and ``LIF_exc_excite``
+    (the suite's +230 pA clamp on every LIF_exc cell), 1 process x 2 threads, run by ``run_pointnet.py
+    --kernel-timers`` with the interpreter of ``.venv-timers/`` (``make timers-env``: NEST 3.10 built with
+    ``-Dwith-detailed-timers=ON``), each ``time_*`` of ``nest.GetKernelStatus()`` after the run. Skipped, saying
+    so, when that environment is missing or its NEST has no ``time_update``.
 
-Writes ``precise_results.json`` and ``precise_results.md`` into ``--out``. Work folders are temporary.
+Writes ``precise_results.json`` and ``precise_results.md`` into ``--out``; the sections of an earlier
+``precise_results.json`` that this run does not measure are kept, marked with the date, commit and load average of
+the run that measured them. Work folders are temporary.
 """
 
 from __future__ import annotations
@@ -25,11 +36,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +52,19 @@ from .report import machine_info, machine_label
 
 REPO = Path(__file__).resolve().parents[1]
 MODES = {"grid": {"spike_timing": "grid", "dt": 0.01}, "precise": {"spike_timing": "precise", "dt": 0.1}}
+SECTIONS = ("neuron", "network", "perturbations", "timers")
+SUITE_TARGET_S = 60.0  # the whole precise suite (baseline + 8) on 2 threads in total
+SUITE_SPLITS = ((1, 2), (2, 1))  # (Dask workers, NEST threads per run) of the precise suite: 2 threads in total
+RUN_LINE = re.compile(r"^\s+(\S+): ([0-9.]+) s$")  # python -m perturbations run: "  NAME: 12.3 s"
+TIMERS_PYTHON = REPO / ".venv-timers" / "bin" / "python"
+TIMER_RUNS = ("baseline", "LIF_exc_excite")
+# Kernel timers measured in Prepare or while building, outside time_simulate (no share of it is shown).
+OUTSIDE_SIMULATE = ("time_communicate_prepare", "time_gather_target_data", "time_communicate_target_data",
+                    "time_construction_create", "time_construction_connect")
+# The rows of the breakdown, in this order; any other wall-clock time_* NEST reports follows them.
+TIMER_ORDER = ("time_simulate", "time_update", "time_deliver_spike_data", "time_gather_spike_data",
+               "time_collocate_spike_data", "time_communicate_spike_data", "time_omp_synchronization_simulation",
+               "time_gather_secondary_data", "time_deliver_secondary_data", *OUTSIDE_SIMULATE)
 
 
 def match_spikes(reference: np.ndarray, other: np.ndarray, window_ms: float = 2.0) -> dict:
@@ -198,37 +224,304 @@ def measure_network(config_path: Path, seeds: list[int], work: Path, tstop_ms: f
             "within_spread": json.loads(verdict.to_json(orient="index"))}
 
 
+def _suite_config(base: dict, mode: str, lgn_file: Path, n_thread: int) -> dict:
+    """``base`` in ``mode`` with its LGN spikes ``lgn_file`` (its own tstop and output folder)."""
+    config = json.loads(json.dumps(base))
+    config["spike_timing"] = MODES[mode]["spike_timing"]
+    config["run"].update({"dt": MODES[mode]["dt"], "precise_times": mode == "precise", "n_thread": n_thread})
+    config["inputs"]["LGN_spikes"]["input_file"] = str(lgn_file)
+    return config
+
+
+def _mode_lgn(config_path: Path, base: dict, work: Path, mode: str) -> Path:
+    """The configuration's LGN spikes for ``mode`` (its seed; on the grid model's grid, or exact)."""
+    return _lgn_spikes(config_path, work / f"lgn_{mode}.h5", float(base["run"]["tstop"]),
+                       int(base.get("lgn_input", {}).get("seed", 0)), MODES[mode]["dt"] if mode == "grid" else None)
+
+
+def run_walls(stdout: str) -> dict[str, float]:
+    """The wall time of each run (s) from the output of ``python -m perturbations run`` (``"  NAME: 12.3 s"``).
+
+    Examples
+    --------
+    >>> run_walls("9 runs: baseline, PV_excite\\n  PV_excite: 6.1 s\\n  baseline: 5.2 s\\n")
+    {'PV_excite': 6.1, 'baseline': 5.2}
+    """
+    return {m.group(1): float(m.group(2)) for m in map(RUN_LINE.match, stdout.splitlines()) if m}
+
+
+def _time_suite(path: Path, out: Path, workers: int, n_thread: int) -> dict:
+    """Run ``python -m perturbations run`` on ``path`` from scratch; its wall time and each run's."""
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "perturbations", "run", "--config", str(path), "--out", str(out),
+                             "--workers", str(workers), "--threads", str(n_thread), "--force"], cwd=REPO,
+                            capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"perturbations ({path.name}, {workers} workers) failed:\n{result.stderr[-2000:]}")
+    return {"workers": workers, "threads_per_run": n_thread, "wall_s": wall, "runs": run_walls(result.stdout)}
+
+
 def measure_perturbations(config_path: Path, work: Path, n_thread: int = 2) -> dict:
-    """The perturbation suite in both modes: each effect's sign and interval."""
+    """The perturbation suite in both modes (each effect's sign and interval) and the precise suite's wall time
+    with ``n_thread`` threads in total, split as in :data:`SUITE_SPLITS` (see the module docstring)."""
     base = _absolute(config_path)
-    results, walls = {}, {}
-    for mode in MODES:
-        config = json.loads(json.dumps(base))
-        config["spike_timing"] = MODES[mode]["spike_timing"]
-        config["run"].update({"dt": MODES[mode]["dt"], "precise_times": mode == "precise", "n_thread": n_thread})
-        # each mode's LGN spikes: the configuration's seed, on the grid model's grid or exact
-        lgn_file = _lgn_spikes(config_path, work / f"lgn_{mode}.h5", float(config["run"]["tstop"]),
-                               int(base.get("lgn_input", {}).get("seed", 0)),
-                               MODES[mode]["dt"] if mode == "grid" else None)
-        config["inputs"]["LGN_spikes"]["input_file"] = str(lgn_file)
-        path = work / f"suite_{mode}.json"
-        path.write_text(json.dumps(config, indent=2))
-        out = work / f"suite_{mode}"
-        start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "perturbations", "run", "--config", str(path), "--out",
-                                 str(out), "--workers", "1"], cwd=REPO, capture_output=True, text=True)
-        walls[mode] = time.perf_counter() - start
-        if result.returncode != 0:
-            raise RuntimeError(f"perturbations ({mode}) failed:\n{result.stderr[-2000:]}")
-        results[mode] = pd.read_csv(out / "summary.csv")
     keys = ["perturbation", "population"]
+    results, suites = {}, []
+    plan = [("grid", 1, n_thread)] + [("precise", w, t) for w, t in SUITE_SPLITS]
+    for mode, workers, threads in plan:
+        path = work / f"suite_{mode}.json"
+        if not path.exists():
+            path.write_text(json.dumps(_suite_config(base, mode, _mode_lgn(config_path, base, work, mode), n_thread),
+                                       indent=2))
+        out = work / f"suite_{mode}_{workers}x{threads}"
+        load = _load()
+        record = _time_suite(path, out, workers, threads)
+        record["load_average_before"] = load
+        suites.append({"mode": mode, **record})
+        print(f"suite {mode}, {workers} worker(s) x {threads} thread(s): {record['wall_s']:.1f} s", flush=True)
+        summary = pd.read_csv(out / "summary.csv")
+        shutil.rmtree(out, ignore_errors=True)
+        if mode not in results:  # the effects: each mode's first suite (1 worker x n_thread threads)
+            results[mode] = summary
+            continue
+        other = results[mode].merge(summary, on=keys, suffixes=("", "_other"))
+        suites[-1]["max_abs_effect_difference_hz"] = float(
+            (other.delta_median_hz - other.delta_median_hz_other).abs().max())
     both = results["grid"].merge(results["precise"], on=keys, suffixes=("_grid", "_precise"))
     both = both[both.perturbation != "baseline"]
     both = both.assign(
         same_sign=np.sign(both.delta_median_hz_grid) == np.sign(both.delta_median_hz_precise),
         overlap=(both.delta_ci_low_grid <= both.delta_ci_high_precise)
         & (both.delta_ci_low_precise <= both.delta_ci_high_grid))
-    return {"walls": walls, "rows": json.loads(both.to_json(orient="records"))}
+    walls = {mode: next(x["wall_s"] for x in suites if x["mode"] == mode) for mode in MODES}
+    return {"walls": walls, "suites": suites, "target_s": SUITE_TARGET_S, "threads_total": n_thread,
+            "rows": json.loads(both.to_json(orient="records"))}
+
+
+def _load() -> list[float] | None:
+    """The load average (1, 5, 15 min) now."""
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
+def timers_environment(python: Path = TIMERS_PYTHON) -> dict:
+    """Whether ``python`` (``.venv-timers/``) has a NEST with detailed kernel timers: ``ok``, and ``reason`` or
+    ``nest`` (its version) and ``timers`` (the ``time_*`` names it reports)."""
+    if not Path(python).exists():
+        return {"ok": False, "reason": f"{python} does not exist (`make timers-env` builds it, about 30 min)"}
+    probe = ("import json, nest; s = nest.GetKernelStatus(); print(json.dumps({'nest': nest.__version__, "
+             "'timers': sorted(k for k in s if k.startswith('time_'))}))")
+    result = subprocess.run([str(python), "-c", probe], cwd=REPO, capture_output=True, text=True)
+    if result.returncode != 0:
+        return {"ok": False, "reason": f"{python} cannot import NEST: {result.stderr.strip()[-300:]}"}
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    if "time_update" not in found["timers"]:
+        return {"ok": False, "reason": f"the NEST of {python} has no detailed timers (no time_update; make timers-env "
+                                       "builds one with -Dwith-detailed-timers=ON)", **found}
+    return {"ok": True, **found}
+
+
+def _count_spikes(folder: Path) -> int:
+    """Spikes in ``folder/spikes.h5`` (every population)."""
+    import h5py
+
+    with h5py.File(folder / "spikes.h5", "r") as f:
+        return sum(int(f["spikes"][pop]["timestamps"].shape[0]) for pop in f["spikes"])
+
+
+def measure_timers(config_path: Path, work: Path, n_thread: int = 2, python: Path = TIMERS_PYTHON) -> dict:
+    """NEST's kernel timers of the baseline and of ``LIF_exc_excite`` (see the module docstring)."""
+    from perturbations.configs import write_suite
+
+    env = timers_environment(python)
+    if not env["ok"]:
+        return {"skipped": env["reason"]}
+    base = _absolute(config_path)
+    path = work / "timers_base.json"
+    path.write_text(json.dumps(_suite_config(base, "precise", _mode_lgn(config_path, base, work, "precise"),
+                                             n_thread), indent=2))
+    configs = write_suite(path, work / "timers", only=[n for n in TIMER_RUNS if n != "baseline"])
+    runs = []
+    for name in TIMER_RUNS:
+        timers_file = work / f"timers_{name}.json"
+        load = _load()
+        start = time.perf_counter()
+        result = subprocess.run([str(python), str(REPO / "run_pointnet.py"), str(configs[name]), "--no-build",
+                                 "--kernel-timers", str(timers_file)], cwd=REPO, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if result.returncode != 0:
+            raise RuntimeError(f"{name} with {python} failed:\n{result.stderr[-2000:]}")
+        line = [x for x in result.stdout.splitlines() if x.startswith("simulated")]
+        record = json.loads(timers_file.read_text())
+        out = Path(json.loads(configs[name].read_text())["manifest"]["$OUTPUT_DIR"])
+        runs.append({"name": name, "load_average_before": load, "process_wall_s": wall,
+                     "runner_simulate_s": float(line[0].split(" in ")[1].split(" s")[0]) if line else None,
+                     "n_spikes": _count_spikes(out), "threads": record.get("local_num_threads"),
+                     "processes": record.get("processes"), "timers": record["timers"]})
+        print(f"timers {name}: time_simulate {record['timers'].get('time_simulate', float('nan')):.2f} s", flush=True)
+        shutil.rmtree(out, ignore_errors=True)
+    return {"python": str(python), "nest": env["nest"], "threads": n_thread, "runs": runs}
+
+
+def timer_summary(value: float | list[float]) -> dict:
+    """A kernel timer as ``max`` and ``mean`` over threads (a timer of one thread: both its value).
+
+    Examples
+    --------
+    >>> timer_summary([1.0, 3.0])
+    {'max': 3.0, 'mean': 2.0, 'n': 2}
+    """
+    values = np.atleast_1d(np.asarray(value, dtype=float))
+    return {"max": float(values.max()), "mean": float(values.mean()), "n": int(values.size)}
+
+
+def timer_rows(runs: list[dict]) -> list[dict]:
+    """The breakdown's rows: one per wall-clock timer reported by any run (no ``_cpu``), in :data:`TIMER_ORDER`
+    then by name; for each run the per-thread max and mean (s) and the max's share of that run's ``time_simulate``
+    (None for the timers of :data:`OUTSIDE_SIMULATE`)."""
+    names = {k for r in runs for k in r["timers"] if k.startswith("time_") and not k.endswith("_cpu")}
+    ordered = [n for n in TIMER_ORDER if n in names] + sorted(names - set(TIMER_ORDER))
+    rows = []
+    for name in ordered:
+        row = {"timer": name, "runs": {}}
+        for r in runs:
+            if name not in r["timers"]:
+                continue
+            t = timer_summary(r["timers"][name])
+            simulate = r["timers"].get("time_simulate")
+            share = None if name in OUTSIDE_SIMULATE or not simulate else t["max"] / float(np.max(simulate))
+            row["runs"][r["name"]] = {**t, "share": share}
+        rows.append(row)
+    return rows
+
+
+def render_timers(timers: dict) -> list[str]:
+    """The kernel-timer section as Markdown lines."""
+    lines = ["## Where the simulation time goes: NEST kernel timers", ""]
+    if "skipped" in timers:
+        return lines + [f"Not measured: {timers['skipped']}.", ""]
+    runs = timers["runs"]
+    lines += [f"NEST {timers['nest']} built with `-Dwith-detailed-timers=ON` (`.venv-timers/`, `make timers-env`), "
+              f"1 process x {timers['threads']} threads, 3 s of the precise model; `run_pointnet.py "
+              "--kernel-timers` writes every `time_*` of `nest.GetKernelStatus()` after the run. A timer that each "
+              "thread keeps (`time_update`, `time_deliver_spike_data`, `time_communicate_prepare`, ...) is shown "
+              "as its **maximum over the threads** (mean in brackets; every value in `precise_results.json`); the "
+              "share is of the run's `time_simulate`. `time_gather_spike_data` contains "
+              "`time_collocate_spike_data` and `time_communicate_spike_data`; the timers marked *before Simulate* "
+              "are spent in Prepare or while building, outside `time_simulate`.", ""]
+    header = "| timer | " + " | ".join(f"{r['name']} s | share" for r in runs) + " |"
+    lines += [header, "|---|" + "---:|---:|" * len(runs)]
+    for row in timer_rows(runs):
+        cells = []
+        for r in runs:
+            t = row["runs"].get(r["name"])
+            if t is None:
+                cells += ["-", "-"]
+                continue
+            value = f"{t['max']:.3f}" + (f" ({t['mean']:.3f})" if t["n"] > 1 else "")
+            cells += [value, "before Simulate" if t["share"] is None else f"{100 * t['share']:.1f}%"]
+        lines.append(f"| {row['timer']} | " + " | ".join(cells) + " |")
+    lines += ["", "Each run: the spikes it recorded (`spikes.h5`), the runner's `simulated ... in X s` (NEST's run "
+              "with the progress chunks and clamp changes, and writing the spikes) and the wall time of its whole "
+              "process (imports and SONATA load included) with this NEST; its `time_simulate` is in the table above.",
+              "",
+              "| run | spikes | runner's simulate s | process wall s | load average before |",
+              "|---|---:|---:|---:|---|"]
+    for r in runs:
+        load = r.get("load_average_before")
+        lines.append(f"| {r['name']} | {r['n_spikes']:,} | {_fmt(r.get('runner_simulate_s'))} | "
+                     f"{r['process_wall_s']:.1f} | {_loadfmt(load)} |")
+    return lines + [""]
+
+
+def _fmt(value: float | None, spec: str = ".1f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _loadfmt(load: list[float] | None) -> str:
+    return "-" if not load else ", ".join(f"{x:.2f}" for x in load)
+
+
+def render_suite(per: dict) -> list[str]:
+    """The suite's wall times (every mode and split, each run's) as Markdown lines."""
+    suites = per.get("suites")
+    if not suites:  # results written before the splits were measured
+        return [f"Wall time (baseline + 8, one worker, 2 threads): grid {per['walls']['grid']:.0f} s, precise "
+                f"{per['walls']['precise']:.0f} s.", ""]
+    target = per.get("target_s", SUITE_TARGET_S)
+    lines = [f"Wall time of `python -m perturbations run` (baseline + 8, each run in its own process; the whole "
+             f"command: Dask start, the runs, the summary and its figures), {per.get('threads_total', 2)} threads in "
+             f"total. Target: the precise suite in <= {target:.0f} s.", "",
+             "| mode | Dask workers x NEST threads per run | wall s | <= 60 s | load average before |",
+             "|---|---|---:|---|---|"]
+    for x in suites:
+        met = ("**yes**" if x["wall_s"] <= target else "**no**") if x["mode"] == "precise" else "(no target)"
+        lines.append(f"| {x['mode']} | {x['workers']} x {x['threads_per_run']} | {x['wall_s']:.1f} | {met} | "
+                     f"{_loadfmt(x.get('load_average_before'))} |")
+    names = sorted({n for x in suites for n in x["runs"]},
+                   key=lambda n: -max(x["runs"].get(n, 0.0) for x in suites if x["mode"] == "precise"))
+    lines += ["", "Wall time of each run (s; its own process: imports, SONATA load, 3 s simulated, writing), the "
+              "longest precise run first:", "",
+              "| run | " + " | ".join(f"{x['mode']} {x['workers']} x {x['threads_per_run']}" for x in suites) + " |",
+              "|---|" + "---:|" * len(suites)]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(_fmt(x["runs"].get(name)) for x in suites) + " |")
+    lines.append("| sum of the runs | " + " | ".join(f"{sum(x['runs'].values()):.1f}" for x in suites) + " |")
+    differences = [x for x in suites if "max_abs_effect_difference_hz" in x]
+    for x in differences:
+        lines += ["", f"The precise effects with {x['workers']} x {x['threads_per_run']} against those with 1 x 2 "
+                  f"(the table below): largest difference of a median change {x['max_abs_effect_difference_hz']:.2f}"
+                  " Hz."]
+    return lines + [""]
+
+
+def measured_now(machine: dict) -> dict:
+    """When, on which commit and at which load a section is measured now (for ``measured_by``)."""
+    return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "git_commit": machine.get("git_commit"),
+            "git_dirty": machine.get("git_dirty"), "load_average": _load()}
+
+
+def carry_over(previous: dict, sections: list[str]) -> dict:
+    """The sections of an earlier ``precise_results.json`` that this run does not measure, with their provenance.
+
+    Parameters
+    ----------
+    previous : dict
+        The earlier results (empty: nothing to keep).
+    sections : list of str
+        The sections measured now.
+
+    Returns
+    -------
+    dict
+        Section name -> its results, and ``measured_by``: section name -> ``date``, ``git_commit`` and
+        ``load_average`` of the run that measured it (an older file without ``measured_by``: its ``machine``).
+
+    Examples
+    --------
+    >>> old = {"machine": {"date": "d", "git_commit": "c", "load_average": [0.1]}, "neuron": [1], "network": {}}
+    >>> kept = carry_over(old, ["network"])
+    >>> kept["neuron"], kept["measured_by"]["neuron"]["date"]
+    ([1], 'd')
+    """
+    kept = {name: previous[name] for name in SECTIONS if name in previous and name not in sections}
+    if not kept:
+        return {}
+    machine = previous.get("machine", {})
+    default = {k: machine.get(k) for k in ("date", "git_commit", "git_dirty", "load_average")}
+    kept["measured_by"] = {name: previous.get("measured_by", {}).get(name, default) for name in list(kept)}
+    return kept
+
+
+def _provenance(results: dict, section: str) -> list[str]:
+    """One line: when, on which commit and at which load average ``section`` was measured."""
+    by = results.get("measured_by", {}).get(section)
+    if not by:
+        return []
+    commit = str(by.get("git_commit"))[:10] + (" (uncommitted changes)" if by.get("git_dirty") else "")
+    took = f" in {by['duration_s'] / 60:.1f} min" if by.get("duration_s") is not None else ""
+    return [f"Measured {by.get('date')}{took}, commit {commit}, load average (1, 5, 15 min) at the start of the "
+            f"section {_loadfmt(by.get('load_average'))}.", ""]
 
 
 def render(results: dict) -> str:
@@ -237,8 +530,9 @@ def render(results: dict) -> str:
              f"{str(results['machine'].get('git_commit'))[:10]}; {results['machine']['date']}; load average at start "
              f"{results['machine'].get('load_average')}.", ""]
     if "neuron" in results:
-        lines += ["## One neuron, the same input spikes (reference: iaf_psc_delta at dt 0.001 ms)", "",
-                  "| seed | model | reference spikes | spikes | matched | extra | median error ms | 95% error ms |",
+        lines += ["## One neuron, the same input spikes (reference: iaf_psc_delta at dt 0.001 ms)", ""]
+        lines += _provenance(results, "neuron")
+        lines += ["| seed | model | reference spikes | spikes | matched | extra | median error ms | 95% error ms |",
                   "|---|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {r['seed']} | {r['model']} | {r['n_reference']} | {r['n_other']} | {r['matched']:.3f} | "
                   f"{r['extra']} | {r['median_error_ms']:.4f} | {r['p95_error_ms']:.4f} |" for r in results["neuron"]]
@@ -246,8 +540,9 @@ def render(results: dict) -> str:
     if "network" in results:
         net = results["network"]
         table = pd.DataFrame(net["table"])
-        lines += ["## The 10,000-cell network, 3 s, grid (dt 0.01 ms) and precise (dt 0.1 ms) per LGN seed", "",
-                  "| population | seed | mode | median rate Hz | active | mean ISI CV | synchrony CV |",
+        lines += ["## The 10,000-cell network, 3 s, grid (dt 0.01 ms) and precise (dt 0.1 ms) per LGN seed", ""]
+        lines += _provenance(results, "network")
+        lines += ["| population | seed | mode | median rate Hz | active | mean ISI CV | synchrony CV |",
                   "|---|---:|---|---:|---:|---:|---:|"]
         lines += [f"| {r.pop_name} | {r.seed} | {r.mode} | {r.median_rate_hz:.2f} | {r.frac_active:.3f} | "
                   f"{r.mean_isi_cv:.3f} | {r.synchrony_cv:.3f} |" for r in table.itertuples()]
@@ -263,10 +558,11 @@ def render(results: dict) -> str:
     if "perturbations" in results:
         per = results["perturbations"]
         rows = pd.DataFrame(per["rows"])
-        lines += ["## The perturbation suite in both modes", "",
-                  f"Wall time (baseline + 8, one worker, 2 threads): grid {per['walls']['grid']:.0f} s, precise "
-                  f"{per['walls']['precise']:.0f} s. Same sign: {int(rows.same_sign.sum())} of {len(rows)}; "
-                  f"overlapping intervals: {int(rows.overlap.sum())} of {len(rows)}.", "",
+        lines += ["## The perturbation suite in both modes", ""] + _provenance(results, "perturbations")
+        lines += render_suite(per)
+        lines += ["Effects, grid and precise with 1 worker x 2 threads: same sign "
+                  f"{int(rows.same_sign.sum())} of {len(rows)}; overlapping intervals: {int(rows.overlap.sum())} of "
+                  f"{len(rows)}.", "",
                   "| perturbation | population | grid change Hz [95% CI] | precise change Hz [95% CI] | sign "
                   "| overlap |",
                   "|---|---|---|---|---|---|"]
@@ -274,34 +570,44 @@ def render(results: dict) -> str:
                   f"{r.delta_ci_high_grid:.2f}] | {r.delta_median_hz_precise:.2f} [{r.delta_ci_low_precise:.2f}, "
                   f"{r.delta_ci_high_precise:.2f}] | {'same' if r.same_sign else '**differs**'} | "
                   f"{'yes' if r.overlap else '**no**'} |" for r in rows.itertuples()]
-    return "\n".join(lines) + "\n"
+        lines.append("")
+    if "timers" in results:
+        timers = render_timers(results["timers"])
+        lines += timers[:2] + _provenance(results, "timers") + timers[2:]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.precise", description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, default=REPO / "config.json")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--sections", nargs="+", default=["neuron", "network", "perturbations"],
-                        choices=["neuron", "network", "perturbations"])
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks")
     args = parser.parse_args(argv)
-    results = {"machine": machine_info()}
+    previous = args.out / "precise_results.json"
+    results = {"machine": machine_info(),
+               **carry_over(json.loads(previous.read_text()) if previous.is_file() else {}, args.sections)}
+    results.setdefault("measured_by", {})
+    measure = {"neuron": lambda: measure_neuron(args.seeds),
+               "network": lambda: measure_network(args.config, args.seeds, work),
+               "perturbations": lambda: measure_perturbations(args.config, work),
+               "timers": lambda: measure_timers(args.config, work)}
     work = Path(tempfile.mkdtemp(prefix="precise-bench-"))
     try:
-        if "neuron" in args.sections:
-            results["neuron"] = measure_neuron(args.seeds)
-            print(pd.DataFrame(results["neuron"]).to_string(index=False), flush=True)
+        for section in SECTIONS:
+            if section not in args.sections:
+                continue
+            results["measured_by"][section] = measured_now(results["machine"])
+            print(f"{section} (load average {_loadfmt(_load())}) ...", flush=True)
+            start = time.perf_counter()
+            results[section] = measure[section]()
+            results["measured_by"][section]["duration_s"] = time.perf_counter() - start
             _save(results, args.out)
-        if "network" in args.sections:
-            results["network"] = measure_network(args.config, args.seeds, work)
-            print(json.dumps(results["network"]["within_spread"]), flush=True)
-            _save(results, args.out)
-        if "perturbations" in args.sections:
-            results["perturbations"] = measure_perturbations(args.config, work)
-            print(results["perturbations"]["walls"], flush=True)
-            _save(results, args.out)
+            if section == "timers" and "skipped" in results[section]:
+                print(f"timers: skipped: {results[section]['skipped']}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    print(render(results))
     print(f"wrote {args.out / 'precise_results.md'}")
     return 0
 

@@ -23,6 +23,13 @@ def _amps(text: str) -> list[float]:
     return [float(a) for a in np.arange(start, stop + step / 2, step)]
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 def _run(args: argparse.Namespace) -> int:
     base = load_config(args.config, build_missing=True)  # builds a missing default network or LGN spikes, once
     configs = write_suite(args.config, args.out, amp_pa=args.amp, populations=args.populations, only=args.only,
@@ -32,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
         load_config(path, build_missing=False)  # every run is checked before any NEST starts
     print(f"{len(configs)} runs: {', '.join(configs)}", flush=True)
     records = run_suite(configs, workers=args.workers, scheduler=args.scheduler, force=args.force,
-                        cells=v1_populations(base))
+                        n_thread=args.threads, cells=v1_populations(base))
     for record in sorted(records, key=lambda r: r["name"]):
         print(f"  {record['name']}: {record['wall_s']:.1f} s")
     summary, runs = summarize(configs)
@@ -67,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--sweep-amps", default="-300:300:50",
                      help="START:STOP:STEP in pA, written --sweep-amps=-300:300:50 (the default)")
     run.add_argument("--workers", type=int, default=1, help="local Dask worker processes (default 1)")
+    run.add_argument("--threads", type=_positive, metavar="N",
+                     help="NEST threads per run (default: the machine's cores divided among the local workers; "
+                          "1 on --scheduler)")
     run.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
     run.add_argument("--force", action="store_true", help="rerun finished runs")
     run.add_argument("--out", type=Path, default=REPO / "output" / "perturbations")

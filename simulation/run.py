@@ -347,7 +347,53 @@ def _record_spikes_file(copy: Path, final: Path) -> None:
         os.replace(tmp, copy)
 
 
-def simulate(path: Path, build_missing: bool = True, summary: bool = True) -> Path:
+def kernel_timers(status: Mapping) -> dict:
+    """The ``time_*`` entries of NEST's kernel status as plain JSON values (s).
+
+    NEST reports a timer measured by one thread as a number and a per-thread timer (``time_update``,
+    ``time_deliver_spike_data``, ... in a NEST built with ``-Dwith-detailed-timers=ON``) as one number per thread;
+    the ``_cpu`` twins are CPU times. The simulation timers cover the last ``Prepare`` .. ``Cleanup`` (one
+    :class:`nest.RunManager`, i.e. the whole run of :class:`ProgressSimulator`).
+
+    Parameters
+    ----------
+    status : mapping
+        ``nest.GetKernelStatus()``.
+
+    Returns
+    -------
+    dict
+        Timer name -> float, or list of float (one per thread), in name order.
+
+    Examples
+    --------
+    >>> kernel_timers({"time_simulate": 2.0, "time_update": (1.0, 1.5), "resolution": 0.1})
+    {'time_simulate': 2.0, 'time_update': [1.0, 1.5]}
+    """
+    timers = {}
+    for name in sorted(status):
+        if name.startswith("time_"):
+            value = status[name]
+            timers[name] = float(value) if np.ndim(value) == 0 else [float(v) for v in np.ravel(value)]
+    return timers
+
+
+def _write_kernel_timers(file: Path, processes: int) -> None:
+    """Ask NEST for its kernel timers on every rank (collective under MPI); rank 0 writes them to ``file`` (JSON)."""
+    status = nest.GetKernelStatus()
+    if _rank() != 0:
+        return
+    record = {"rank": 0, "processes": processes, "local_num_threads": status.get("local_num_threads"),
+              "timers": kernel_timers(status)}
+    file = Path(file)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(f".{file.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, file)
+
+
+def simulate(path: Path, build_missing: bool = True, summary: bool = True, kernel_timers_file: Path | None = None
+             ) -> Path:
     """Run the simulation of ``path`` on NEST through PointNet; return the spikes file.
 
     bmtk writes into a fresh hidden staging folder inside the configured output folder (the spikes as
@@ -365,6 +411,8 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True) -> Pa
         error naming the command that makes it).
     summary : bool
         Print the per-population summary and write ``rates_summary.csv`` beside the spikes.
+    kernel_timers_file : Path, optional
+        After the simulation, write NEST's kernel timers there (JSON, :func:`kernel_timers`; rank 0's under MPI).
 
     Returns
     -------
@@ -406,6 +454,8 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True) -> Pa
             print(f"loaded the network into NEST in {loaded - start:.1f} s ({n_connections:,} connections{where}, "
                   f"{layout}{n_threads} threads, dt {config.dt} ms)", flush=True)
         sim.run()
+        if kernel_timers_file is not None:
+            _write_kernel_timers(kernel_timers_file, processes)
     except BaseException:
         if rank == 0:
             print(f"the run did not complete: the results in {output_dir} are unchanged; what it wrote (its log) is "

@@ -236,3 +236,105 @@ def test_memory_guard_stops_a_child_above_the_limit():
         child = subprocess.run([sys.executable, "-c", hog], timeout=60)
     assert child.returncode == -9
     assert len(guard.kills) == 1 and guard.kills[0]["rss_mb"] > 150
+
+
+# ------------------------------------------------------ benchmarks.precise: the suite's splits and the kernel timers
+def _suite(mode: str, workers: int, threads: int, wall: float, runs: dict, **extra) -> dict:
+    return {"mode": mode, "workers": workers, "threads_per_run": threads, "wall_s": wall, "runs": runs,
+            "load_average_before": [0.1, 0.2, 0.3], **extra}
+
+
+def test_run_walls_reads_the_suites_per_run_lines():
+    from benchmarks.precise import run_walls
+
+    out = "9 runs: baseline, LIF_exc_excite\n  LIF_exc_excite: 16.4 s\n  baseline: 5.2 s\n  PV  6.1\nwrote x"
+    assert run_walls(out) == {"LIF_exc_excite": 16.4, "baseline": 5.2}
+
+
+def test_suite_table_marks_the_target_per_split_and_puts_the_longest_run_first():
+    from benchmarks.precise import render_suite
+
+    per = {"target_s": 60.0, "threads_total": 2, "walls": {"grid": 150.0, "precise": 74.0}, "suites": [
+        _suite("grid", 1, 2, 150.0, {"baseline": 14.0, "LIF_exc_excite": 30.0}),
+        _suite("precise", 1, 2, 74.0, {"baseline": 5.2, "LIF_exc_excite": 16.4}),
+        _suite("precise", 2, 1, 58.5, {"baseline": 8.0, "LIF_exc_excite": 28.0}, max_abs_effect_difference_hz=0.25)]}
+    lines = render_suite(per)
+    assert "| grid | 1 x 2 | 150.0 | (no target) | 0.10, 0.20, 0.30 |" in lines
+    assert "| precise | 1 x 2 | 74.0 | **no** | 0.10, 0.20, 0.30 |" in lines
+    assert "| precise | 2 x 1 | 58.5 | **yes** | 0.10, 0.20, 0.30 |" in lines
+    table = lines[lines.index("| run | grid 1 x 2 | precise 1 x 2 | precise 2 x 1 |"):]
+    assert table[2:5] == ["| LIF_exc_excite | 30.0 | 16.4 | 28.0 |", "| baseline | 14.0 | 5.2 | 8.0 |",
+                          "| sum of the runs | 44.0 | 21.6 | 36.0 |"]  # the longest precise run first
+    assert any("2 x 1 against those with 1 x 2" in line and "0.25 Hz" in line for line in lines)
+    old = render_suite({"walls": {"grid": 154.0, "precise": 78.0}})  # results written before the splits
+    assert old[0].startswith("Wall time (baseline + 8, one worker, 2 threads): grid 154 s, precise 78 s")
+
+
+def test_timer_rows_take_the_max_over_threads_and_share_of_time_simulate():
+    from benchmarks.precise import timer_rows, timer_summary
+
+    assert timer_summary(2.0) == {"max": 2.0, "mean": 2.0, "n": 1}
+    assert timer_summary([1.0, 3.0]) == {"max": 3.0, "mean": 2.0, "n": 2}
+    runs = [{"name": "baseline", "timers": {"time_simulate": 2.0, "time_update": [0.8, 1.0], "time_update_cpu": [1, 1],
+                                            "time_communicate_prepare": [0.3, 0.3], "time_zzz": 0.1}},
+            {"name": "LIF_exc_excite", "timers": {"time_simulate": 10.0, "time_deliver_spike_data": [6.0, 7.0],
+                                                  "time_update": [2.0, 3.0]}}]
+    rows = {r["timer"]: r["runs"] for r in timer_rows(runs)}
+    assert list(rows) == ["time_simulate", "time_update", "time_deliver_spike_data", "time_communicate_prepare",
+                          "time_zzz"]  # known order first, then by name; no _cpu
+    assert rows["time_update"]["baseline"] == {"max": 1.0, "mean": 0.9, "n": 2, "share": 0.5}
+    assert rows["time_update"]["LIF_exc_excite"]["share"] == pytest.approx(0.3)
+    assert rows["time_deliver_spike_data"]["LIF_exc_excite"]["share"] == pytest.approx(0.7)
+    assert "baseline" not in rows["time_deliver_spike_data"]
+    assert rows["time_communicate_prepare"]["baseline"]["share"] is None  # spent in Prepare, outside Simulate
+
+
+def test_timer_section_renders_the_breakdown_or_says_why_not():
+    from benchmarks.precise import render_timers
+
+    run = {"name": "baseline", "n_spikes": 12345, "runner_simulate_s": 2.4, "process_wall_s": 6.0,
+           "load_average_before": [0.1, 0.2, 0.3],
+           "timers": {"time_simulate": 2.0, "time_update": [0.8, 1.0], "time_communicate_prepare": [0.3, 0.3]}}
+    lines = render_timers({"nest": "3.10.0", "threads": 2, "runs": [run]})
+    assert "| timer | baseline s | share |" in lines
+    assert "| time_simulate | 2.000 | 100.0% |" in lines
+    assert "| time_update | 1.000 (0.900) | 50.0% |" in lines
+    assert "| time_communicate_prepare | 0.300 (0.300) | before Simulate |" in lines
+    assert "| baseline | 12,345 | 2.4 | 6.0 | 0.10, 0.20, 0.30 |" in lines
+    skipped = render_timers({"skipped": ".venv-timers/bin/python does not exist (`make timers-env` builds it)"})
+    assert [line for line in skipped if line] == ["## Where the simulation time goes: NEST kernel timers",
+                                                  "Not measured: .venv-timers/bin/python does not exist "
+                                                  "(`make timers-env` builds it)."]
+
+
+def test_sections_not_rerun_are_kept_with_the_provenance_of_their_run():
+    from benchmarks.precise import carry_over, render
+
+    machine = {"system": "Linux", "machine": "x86_64", "cpu_model": "Test CPU", "cores": 2, "ram_gb": 24.0,
+               "git_commit": "0123456789abcdef", "git_dirty": False, "date": "2026-01-01T00:00:00+00:00",
+               "load_average": [0.25, 0.5, 0.75]}
+    neuron = [{"seed": 0, "model": "precise dt 0.1 ms", "n_reference": 10, "n_other": 10, "matched": 1.0, "extra": 0,
+               "median_error_ms": 0.0002, "p95_error_ms": 0.0005}]
+    kept = carry_over({"machine": machine, "neuron": neuron, "timers": {"skipped": "x"}}, ["timers"])
+    assert set(kept) == {"neuron", "measured_by"}
+    assert kept["measured_by"]["neuron"]["date"] == "2026-01-01T00:00:00+00:00"
+    assert carry_over({"machine": machine, "neuron": neuron}, ["neuron"]) == {}
+    again = carry_over({"machine": {**machine, "date": "later"}, **kept}, [])  # provenance survives a second run
+    assert again["measured_by"]["neuron"]["date"] == "2026-01-01T00:00:00+00:00"
+    md = render({"machine": machine, **kept})
+    assert ("Measured 2026-01-01T00:00:00+00:00, commit 0123456789, load average (1, 5, 15 min) at the start of the "
+            "section 0.25, 0.50, 0.75.") in md
+    kept["measured_by"]["neuron"].update(duration_s=90.0, git_dirty=True)
+    assert "Measured 2026-01-01T00:00:00+00:00 in 1.5 min, commit 0123456789 (uncommitted changes)," in render(
+        {"machine": machine, **kept})
+    assert "| 0 | precise dt 0.1 ms | 10 | 10 | 1.000 | 0 | 0.0002 | 0.0005 |" in md
+
+
+def test_kernel_timers_are_plain_json_values():
+    from simulation.run import kernel_timers
+
+    status = {"time_simulate": np.float64(2.0), "time_update": (1.0, 1.5), "time_deliver_spike_data": np.array([3.0]),
+              "resolution": 0.1, "local_num_threads": 2}
+    timers = kernel_timers(status)
+    assert timers == {"time_deliver_spike_data": [3.0], "time_simulate": 2.0, "time_update": [1.0, 1.5]}
+    assert json.loads(json.dumps(timers)) == timers
