@@ -32,6 +32,10 @@ SERIES_FITS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "sim_peak_mb": (("sim_peak_mb",), "simulation peak memory (PointNet)", "MB"),
 }
 EXPONENT_TARGET = 1.1  # build time and build memory grow at most as edges ** 1.1
+# Commit dates (UTC) after which a results.json measured earlier no longer describes the code: the build linear in
+# edges (b5d0113) and precise spike timing as config.json's default (90f27e9).
+LINEAR_BUILD_DATE = "2026-12-01T04:32:45+00:00"
+PRECISE_DEFAULT_DATE = "2026-12-01T04:48:39+00:00"
 TARGET_CELLS_LARGE = 100_000
 TARGET_CELLS_MODEL = 10_000
 
@@ -323,6 +327,30 @@ def _num(value: float | None, fmt: str = ".1f") -> str:
     return "-" if value is None else format(value, fmt)
 
 
+def _pointer(date: str) -> list[str]:
+    """The note at the top of ``results.md``: where the other benchmark tables are, and what an old table predates.
+
+    Parameters
+    ----------
+    date : str
+        When the results were measured (UTC, ISO 8601, as in ``machine_info``).
+    """
+    lines = ["> Precise spike timing against the grid, the perturbation suite timed as 1 Dask worker x 2 threads and "
+             "as 2 workers x 1 thread (target <= 60 s), and NEST's kernel-timer breakdown of a simulation are in "
+             "[`precise_results.md`](precise_results.md) (`python -m benchmarks.precise`); the visual-stimulus "
+             "benchmark is in [`stimulus_results.md`](stimulus_results.md)."]
+    older = []
+    if date < LINEAR_BUILD_DATE:
+        older.append("before the build became linear in edges (commit b5d0113): its build and scaling rows are "
+                     "those of the previous rule")
+    if date < PRECISE_DEFAULT_DATE:
+        older.append("before precise spike timing became `config.json`'s default (commit 90f27e9): its simulation "
+                     "and perturbation-suite rows are of the grid model (`iaf_psc_delta`)")
+    if older:
+        lines += [">", f"> This table was measured on {date[:10]}, " + "; and ".join(older) + "."]
+    return lines + [""]
+
+
 def render_markdown(results: dict, figures: list[Path] | None = None) -> str:
     """``results.md``: the header (machine, software, commit, load) and one table per section.
 
@@ -343,7 +371,7 @@ def render_markdown(results: dict, figures: list[Path] | None = None) -> str:
                                                               else "")
     load = machine.get("load_average")
     end_load = results.get("load_average_end")
-    lines = ["# Benchmarks", ""]
+    lines = ["# Benchmarks", ""] + _pointer(machine.get("date") or "")
     if results.get("quick"):
         lines += ["> **Quick mode** (`--quick`): tiny networks and short runs that check the benchmark code; these "
                   "numbers are not a benchmark.", ""]

@@ -338,3 +338,15 @@ def test_kernel_timers_are_plain_json_values():
     timers = kernel_timers(status)
     assert timers == {"time_deliver_spike_data": [3.0], "time_simulate": 2.0, "time_update": [1.0, 1.5]}
     assert json.loads(json.dumps(timers)) == timers
+
+
+def test_results_md_points_at_the_other_tables_and_says_what_an_old_table_predates():
+    results = _synthetic_results()
+    results["machine"]["date"] = "2026-11-22T15:38:59+00:00"
+    md = render_markdown(results)
+    top = md.split("## Targets")[0]
+    assert "[`precise_results.md`](precise_results.md)" in top and "kernel-timer breakdown" in top
+    assert "before the build became linear in edges" in top and "of the grid model (`iaf_psc_delta`)" in top
+    results["machine"]["date"] = "2026-12-02T00:00:00+00:00"
+    top = render_markdown(results).split("## Targets")[0]
+    assert "precise_results.md" in top and "This table was measured" not in top
