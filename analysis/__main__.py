@@ -68,6 +68,36 @@ def _tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune_gray(args: argparse.Namespace) -> int:
+    from .tune_gray import PARAMETERS, GrayTuning, meets_gray_criteria, tune_gray, write_tuned
+
+    start = {k: v[2] for k, v in PARAMETERS.items()}
+    if args.start is not None:
+        given = json.loads(Path(args.start).read_text())
+        start.update({k: float(v) for k, v in given.get("params", given).items() if k in PARAMETERS})
+    tuning = GrayTuning(args.workdir, n_cells=args.n_cells, tstop_ms=args.tstop, seed=args.seed,
+                        n_thread=args.n_thread, config_path=args.config)
+    print(f"tuning {len(PARAMETERS)} parameters of the background model on the gray condition: {args.n_cells} "
+          f"cells, {args.tstop:g} ms, at most {args.max_evals} simulations, {args.workers} at a time "
+          f"(work folder {args.workdir}, every evaluation in {tuning.evaluations})", flush=True)
+    best = tune_gray(tuning, start, args.max_evals, workers=args.workers, popsize=args.popsize,
+                     sigma0=args.sigma0, seed=args.seed, progress=lambda line: print(line, flush=True))
+    import pandas as pd
+
+    summary = pd.DataFrame(best["summary"]).T
+    print(f"\nbest: {best['name']}, loss {best['loss']:.3f}, parameters {json.dumps(best['params'])}")
+    print(format_summary(summary))
+    print(f"median ISI CV of E cells with >= 5 spikes: {best['e_cv']:.2f} ({best['n_e_cv']} cells)")
+    for name, ok in meets_gray_criteria(summary, best["e_cv"]).items():
+        print(f"  {'pass' if ok else 'FAIL'}  {name}")
+    if args.write:
+        n = len(pd.read_csv(tuning.evaluations))
+        paths = write_tuned(best, tuning, "python -m analysis " + " ".join(shlex.quote(a) for a in args.argv), n)
+        print(f"wrote {', '.join(str(p) for p in paths)}; rebuild: python -m build_network --model background "
+              "--force")
+    return 0
+
+
 def _criticality(args: argparse.Namespace) -> int:
     from .criticality import analyse_spikes
 
@@ -121,6 +151,25 @@ def main(argv: list[str] | None = None) -> int:
     ref_p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     ref_p.add_argument("--out", type=Path, default=SUMMARY_FILE.parent, help="folder (default: analysis/)")
     ref_p.set_defaults(run=_reference)
+    gray_p = sub.add_parser("tune-gray", help="tune the background model on spontaneous activity (gray screen) "
+                            "with CMA-ES, evaluations in parallel on Dask")
+    gray_p.add_argument("--n-cells", type=int, default=10000)
+    gray_p.add_argument("--tstop", type=float, default=4000.0, help="ms per evaluation (default 4000)")
+    gray_p.add_argument("--max-evals", type=int, default=80)
+    gray_p.add_argument("--workers", type=int, default=2, help="simulations at once (default 2)")
+    gray_p.add_argument("--n-thread", type=int, default=1, help="NEST threads per simulation (default 1)")
+    gray_p.add_argument("--popsize", type=int, help="CMA-ES population (default cma's: 10)")
+    gray_p.add_argument("--sigma0", type=float, default=1.0,
+                        help="multiplies each parameter's initial CMA-ES step (default 1)")
+    gray_p.add_argument("--seed", type=int, default=0)
+    gray_p.add_argument("--start", type=Path, help="starting parameters (JSON; a tuning record's 'params' works)")
+    gray_p.add_argument("--config", type=Path, default=Path("config_background.json"),
+                        help="the background model's configuration")
+    gray_p.add_argument("--workdir", type=Path, default=Path("output/tuning_gray"))
+    gray_p.add_argument("--write", action="store_true",
+                        help="write the best into build_network/background.csv and "
+                             "components/weight_scales_background.json (+ .tuning.json)")
+    gray_p.set_defaults(run=_tune_gray)
     tune_p = sub.add_parser("tune", help="tune the weight scales to the reference rates (SciPy Nelder-Mead)")
     tune_p.add_argument("--n-cells", type=int, default=10000)
     tune_p.add_argument("--tstop", type=float, default=2000.0, help="ms per evaluation (default 2000)")

@@ -27,10 +27,12 @@ from tqdm import tqdm
 
 from . import params
 from .adaptor import SparseNetwork
+from .background import Background, load_background
 from .rules import (
     convert_to_2d,
     distance_connector,
     distance_connector_fast,
+    random_sources_fast,
     select_source_cells,
     select_source_cells_fast,
 )
@@ -39,13 +41,21 @@ NETWORK_FILES = (
     "V1_nodes.h5", "V1_node_types.csv", "LGN_nodes.h5", "LGN_node_types.csv",
     "V1_V1_edges.h5", "V1_V1_edge_types.csv", "LGN_V1_edges.h5", "LGN_V1_edge_types.csv",
 )
+BACKGROUND_FILES = ("BKG_nodes.h5", "BKG_node_types.csv", "BKG_V1_edges.h5", "BKG_V1_edge_types.csv")
 SYNAPSE_MODEL = {"e": "instantaneousExc.json", "i": "instantaneousInh.json"}
+#: The two models (``--model``): the seed's, driven by the LGN alone, and the V1 with a background population
+#: and physiological LGN synapses (issue 19). Each names its weight scales and whether it has a background.
+MODELS = {
+    "seed": {"weight_scales": params.WEIGHT_SCALES_FILE, "background": False},
+    "background": {"weight_scales": params.COMPONENTS_DIR / "weight_scales_background.json", "background": True},
+}
 RULES = ("fast", "reference")
 #: HDF5 compression of the written files, as bmtk's writer takes it. The default, none, makes bmtk's save about
 #: 3x faster than gzip, bmtk's own default, for files about 4x larger; the content is the same.
 COMPRESSIONS = ("none", "gzip")
-# Node- and edge-type ids: V1 types from 100, LGN types from 200, so ids are unique across the files.
-V1_TYPE_ID, LGN_TYPE_ID = 100, 200
+# Node- and edge-type ids: V1 types from 100, LGN types from 200, background from 300: unique across the files.
+V1_TYPE_ID, LGN_TYPE_ID, BKG_TYPE_ID = 100, 200, 300
+DEFAULT_MODEL = "seed"
 
 
 @dataclass(frozen=True)
@@ -57,14 +67,22 @@ class ModelSpec:
     lgn_connections: pd.DataFrame
     column: params.Column
     weight_scales: dict
+    background: Background | None = None
 
     @classmethod
     def load(cls, populations_file: Path = params.POPULATIONS_FILE,
              v1_connections_file: Path = params.V1_CONNECTIONS_FILE,
              lgn_connections_file: Path = params.LGN_CONNECTIONS_FILE,
              column_file: Path = params.COLUMN_FILE,
-             weight_scales_file: Path = params.WEIGHT_SCALES_FILE) -> ModelSpec:
-        """Load and validate the five parameter files.
+             weight_scales_file: Path = params.WEIGHT_SCALES_FILE,
+             background_files: tuple[Path, Path] | None = None) -> ModelSpec:
+        """Load and validate the parameter files.
+
+        Parameters
+        ----------
+        background_files : tuple of Path, optional
+            ``background.csv`` and ``background.json``: the model has a background population (default none:
+            the seed's model).
 
         Raises
         ------
@@ -73,10 +91,28 @@ class ModelSpec:
         """
         column = params.load_column(column_file)
         populations = params.load_populations(populations_file)
+        background = None if background_files is None else load_background(populations, *background_files)
         return cls(populations=populations,
                    v1_connections=params.load_v1_connections(populations, v1_connections_file),
                    lgn_connections=params.load_lgn_connections(populations, column, lgn_connections_file),
-                   column=column, weight_scales=params.load_weight_scales(populations, weight_scales_file))
+                   column=column, weight_scales=params.load_weight_scales(populations, weight_scales_file),
+                   background=background)
+
+    @classmethod
+    def for_model(cls, model: str) -> ModelSpec:
+        """The committed parameters of one of :data:`MODELS` (``'background'`` or ``'seed'``).
+
+        Raises
+        ------
+        ParameterError
+            On an unknown model name.
+        """
+        if model not in MODELS:
+            raise params.ParameterError(f"unknown model {model!r}; valid models are {list(MODELS)}.")
+        from .background import BACKGROUND_FILE, POOL_FILE
+
+        return cls.load(weight_scales_file=MODELS[model]["weight_scales"],
+                        background_files=(BACKGROUND_FILE, POOL_FILE) if MODELS[model]["background"] else None)
 
 
 def stream(seed: int, name: str) -> np.random.SeedSequence:
@@ -240,6 +276,39 @@ def build_lgn(spec: ModelSpec, v1: NetworkBuilder, n_cells: int, seed: int,
     return lgn
 
 
+def build_background(background: Background, v1: NetworkBuilder, seed: int) -> NetworkBuilder:
+    """Create the background sources and their edge types onto V1 (built later, at save).
+
+    Parameters
+    ----------
+    background : Background
+        The background's parameters.
+    v1 : bmtk.builder.NetworkBuilder
+        The V1 network it projects to.
+    seed : int
+        Master seed.
+
+    Returns
+    -------
+    bmtk.builder.NetworkBuilder
+        Virtual nodes ``pop_name`` ``bkg_exc`` and ``bkg_inh`` (``rate_hz`` a node attribute, read by the
+        spike writer), one edge type per source type and target population, one synapse per connection.
+    """
+    bkg = NetworkBuilder(background.population, adaptor_cls=SparseNetwork)
+    for k, (kind, n) in enumerate(background.n_sources.items()):
+        bkg.add_nodes(N=n, node_type_id=BKG_TYPE_ID + k, pop_name=f"bkg_{kind}", ei=kind[0],
+                      model_type="virtual", rate_hz=background.rate_hz)
+    for k, row in enumerate(background.connections.itertuples()):
+        ei = row.source_type[0]
+        name = f"bkg_edges:{row.source_type}->{row.target}"
+        bkg.add_edges(source=bkg.nodes(pop_name=f"bkg_{row.source_type}"), target=v1.nodes(pop_name=row.target),
+                      connection_rule=random_sources_fast,
+                      connection_params={"nsources": int(row.nsources), "seed": stream(seed, name)},
+                      edge_type_id=BKG_TYPE_ID + k, syn_weight=(1.0 if ei == "e" else -1.0) * row.psp_mv,
+                      delay=row.delay_ms, dynamics_params=SYNAPSE_MODEL[ei], model_template="static_synapse")
+    return bkg
+
+
 def _syn_weight(row, ei: str) -> float:
     """Unscaled weight per synapse (mV): the unitary PSP spread over the mean synapse count, signed by the source.
 
@@ -305,7 +374,8 @@ def build_network(out_dir: Path, n_cells: int | None = None, seed: int = 0, spec
     try:
         v1 = build_v1(spec, n_cells, seed, rule)
         lgn = build_lgn(spec, v1, n_cells, seed, rule)
-        _build_and_save((v1, lgn), spec, tmp, compression, progress)
+        networks = (v1, lgn) if spec.background is None else (v1, lgn, build_background(spec.background, v1, seed))
+        _build_and_save(networks, spec, tmp, compression, progress)
         info = _build_info(spec, tmp, n_cells, seed, rule, sizes, compression)
         (tmp / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
         swap_into_place(tmp, out_dir)
@@ -337,6 +407,8 @@ def _build_and_save(networks: tuple[NetworkBuilder, ...], spec: ModelSpec, folde
     """
     steps = [f"V1: {r.source}->{r.target}" for r in spec.v1_connections.itertuples()]
     steps += [f"LGN: ->{r.target}" for r in spec.lgn_connections.itertuples()]
+    if spec.background is not None:
+        steps += [f"BKG: {r.source_type}->{r.target}" for r in spec.background.connections.itertuples()]
     n_steps = len(steps) + 2 * len(networks)
     done = 0  # edge types built so far
 
@@ -363,7 +435,8 @@ def _build_and_save(networks: tuple[NetworkBuilder, ...], spec: ModelSpec, folde
 
 def _build_info(spec: ModelSpec, folder: Path, n_cells: int, seed: int, rule: str, sizes: dict,
                 compression: str) -> dict:
-    missing = [f for f in NETWORK_FILES if not (folder / f).is_file()]
+    files = NETWORK_FILES + (BACKGROUND_FILES if spec.background is not None else ())
+    missing = [f for f in files if not (folder / f).is_file()]
     if missing:
         raise RuntimeError(f"bmtk wrote no {missing} (an edge type produced no edge?); nothing was saved.")
     radius = spec.column.radius_um(n_cells)
@@ -374,7 +447,11 @@ def _build_info(spec: ModelSpec, folder: Path, n_cells: int, seed: int, rule: st
             "lgn_n_cells": spec.column.lgn_n_cells, "lgn_field_deg": [round(half_x, 4), round(half_y, 4)],
             "visual_projection": visual_projection(spec.column, radius),
             "weight_scales": spec.weight_scales, "compression": compression,
-            "bmtk_version": bmtk.__version__, "files": list(NETWORK_FILES)}
+            "background": None if spec.background is None else {
+                "population": spec.background.population, "n_sources": spec.background.n_sources,
+                "rate_hz": spec.background.rate_hz,
+                "psp_mv": {f"{r.source_type}->{r.target}": r.psp_mv for r in spec.background.connections.itertuples()}},
+            "bmtk_version": bmtk.__version__, "files": list(files)}
 
 
 def swap_into_place(tmp: Path, out_dir: Path) -> None:

@@ -379,3 +379,38 @@ def select_source_cells_fast(sources: NodeArrays, targets: NodeArrays, nsources_
     src_index, trg_index = src_index[near], trg_index[near]
     nsyns = rng.integers(nsyn_min, nsyn_max + 1, size=len(src_index))
     return src_index, trg_index, nsyns
+
+
+@vectorized
+def random_sources_fast(sources: NodeArrays, targets: NodeArrays, nsources: int,
+                        seed: np.random.SeedSequence | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each target receives ``nsources`` distinct sources drawn uniformly from ``sources``, one synapse each.
+
+    The background rule: no geometry, the same number of inputs per cell. Sampling without replacement ranks
+    uniform keys over all sources per target, as :func:`select_source_cells_fast` does.
+
+    Parameters
+    ----------
+    sources, targets : NodeArrays
+        The background sources of one type and the V1 cells of one population.
+    nsources : int
+        Sources per target (<= the number of sources).
+    seed : numpy.random.SeedSequence or int
+        Seed of this edge type's random stream.
+
+    Returns
+    -------
+    source_index, target_index, nsyns : numpy.ndarray
+    """
+    rng = np.random.default_rng(seed)
+    n_src, n_trg = len(sources.node_ids), len(targets.node_ids)
+    if not 1 <= nsources <= n_src:
+        raise ValueError(f"nsources must be in [1, {n_src}] (the sources), got {nsources}.")
+    found_src = []
+    block_size = max(1, 2**22 // max(1, n_src))
+    for begin in range(0, n_trg, block_size):
+        stop = min(begin + block_size, n_trg)
+        found_src.append(smallest_first(rng.random((stop - begin, n_src)), nsources).ravel())
+    src_index = np.concatenate(found_src) if found_src else np.zeros(0, np.int64)
+    trg_index = np.repeat(np.arange(n_trg), nsources)
+    return src_index, trg_index, np.ones(len(src_index), np.int64)

@@ -20,7 +20,7 @@ from .rates import (
     rate_tables,
     write_tables,
 )
-from .spikes import RATES_FILE, lgn_node_ids, lookup_rate, sample_rates, write_spikes
+from .spikes import RATES_FILE, lgn_node_ids, lookup_rate, sample_rates, write_background_spikes, write_spikes
 from .units import STIMULI, UnitsError, load_units_cache, load_units_folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,6 +83,20 @@ def _spikes(args: argparse.Namespace) -> None:
           f"{'off the grid (spike_timing precise)' if dt is None else f'on a {dt:g} ms grid'}, seed {seed}")
 
 
+def _background(args: argparse.Namespace) -> None:
+    config = json.loads(args.config.read_text()) if args.config.is_file() else {}
+    run = config.get("run", {})
+    tstop = args.tstop if args.tstop is not None else float(run.get("tstop", 3000.0))
+    seed = args.seed if args.seed is not None else int(config.get("background_input", {}).get("seed", 0))
+    precise = config.get("spike_timing", "grid") == "precise"
+    dt = None if precise else float(run.get("dt", 0.01))
+    if not tstop > 0:
+        raise UnitsError(f"--tstop must be > 0 ms, got {tstop}.")
+    write_background_spikes(args.network, args.out, tstop, seed, dt)
+    print(f"wrote {args.out}: the background sources of {args.network}, Poisson, 0-{tstop:g} ms "
+          f"{'off the grid (spike_timing precise)' if dt is None else f'on a {dt:g} ms grid'}, seed {seed}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inputs", description="LGN rates and spike trains.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -115,6 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     spikes.add_argument("--rates", type=Path, default=RATES_FILE, help="rate table to read")
     spikes.add_argument("--out", type=Path, default=REPO / "inputs" / "lgn_spikes.h5")
     spikes.set_defaults(run=_spikes)
+
+    background = sub.add_parser("background", help="Poisson spike trains of the background sources (SONATA)")
+    background.add_argument("--config", type=Path, default=REPO / "config.json",
+                            help="supplies run.tstop, background_input.seed and the spike timing")
+    background.add_argument("--network", type=Path, default=REPO / "network",
+                            help="built network with a background population (default network/)")
+    background.add_argument("--tstop", type=float, help="ms (default: the config's run.tstop)")
+    background.add_argument("--seed", type=int, help="default: the config's background_input.seed, else 0")
+    background.add_argument("--out", type=Path, default=REPO / "inputs" / "bkg_spikes.h5")
+    background.set_defaults(run=_background)
 
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)

@@ -88,6 +88,43 @@ def lgn_node_ids(network_dir: Path, default_n: int) -> np.ndarray:
     return np.arange(default_n)
 
 
+def background_sources(network_dir: Path) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """The background population of a built network: its name, node ids and rates (Hz), or None if it has none.
+
+    Reads ``BKG_nodes.h5`` and ``BKG_node_types.csv`` (the ``rate_hz`` of each node type) in ``network_dir``.
+    """
+    nodes, types = Path(network_dir) / "BKG_nodes.h5", Path(network_dir) / "BKG_node_types.csv"
+    if not nodes.is_file():
+        return None
+    rate_of = pd.read_csv(types, sep=" ").set_index("node_type_id").rate_hz
+    with h5py.File(nodes, "r") as h5:
+        (population,) = list(h5["nodes"])
+        ids = h5[f"nodes/{population}/node_id"][()].astype(np.int64)
+        type_ids = h5[f"nodes/{population}/node_type_id"][()]
+    return population, ids, rate_of.loc[type_ids].to_numpy(dtype=float)
+
+
+def write_background_spikes(network_dir: Path, out: Path, tstop_ms: float, seed: int,
+                            dt_ms: float | None = None) -> Path:
+    """Poisson spikes of the background sources of the network in ``network_dir`` (see :func:`background_sources`).
+
+    Drawn vectorized (``draw='numpy'``: 30,000 spikes per second of the default background) from the stream
+    ``seed`` of the background, independent of the LGN's.
+
+    Raises
+    ------
+    UnitsError
+        If the network has no background population.
+    """
+    found = background_sources(network_dir)
+    if found is None:
+        raise UnitsError(f"{network_dir} has no background population (BKG_nodes.h5): build it with "
+                         "python -m build_network --model background.")
+    population, ids, rates = found
+    stream_seed = np.random.SeedSequence(seed, spawn_key=(1,)).generate_state(1)[0]
+    return write_spikes(out, ids, rates, tstop_ms, int(stream_seed), dt_ms, population=population, draw="numpy")
+
+
 def write_spikes(out: Path, node_ids: np.ndarray, rates_hz: np.ndarray, tstop_ms: float, seed: int,
                  dt_ms: float | None = None, population: str = POPULATION, draw: str = "bmtk") -> Path:
     """Generate homogeneous Poisson spikes and save them as SONATA with bmtk's spike-train writer.

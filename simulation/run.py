@@ -212,20 +212,33 @@ def _make_missing(config: dict, path: Path, build: bool) -> None:
     for key, file in network_files(config):
         if not file.is_file():
             missing.setdefault(file.parent, (key, file))
+    model = "background" if any("BKG_nodes" in str(e.get("nodes_file", "")) for e in config["networks"]["nodes"]) \
+        else "seed"
     for folder, (key, file) in sorted(missing.items()):
-        command = f"python -m build_network --out {folder}"
+        command = f"python -m build_network --model {model} --out {folder}"
         incomplete = folder.exists() and any(folder.iterdir())
         if not build or incomplete:
             raise ConfigError(f"{path}: {key} names {file}, which does not exist; make the network with: {command}"
                               + (" --force" if incomplete else ""))
         print(f"{folder} has no network: building the default network ({command}) ...", flush=True)
-        from build_network import build_network
+        from build_network import ModelSpec, build_network
 
-        build_network(folder)
+        build_network(folder, spec=ModelSpec.for_model(model))
+    nodes = [Path(e["nodes_file"]).parent for e in config["networks"]["nodes"]]
+    for key, file in input_files(config):
+        if file.is_file() or not file.name.startswith("bkg_spikes"):
+            continue
+        command = f"python -m inputs background --config {path} --network {nodes[0]} --out {file}"
+        if not build:
+            raise ConfigError(f"{path}: {key} names {file}, which does not exist; make it with: {command}")
+        print(f"{file} is missing: making the background spikes of {path} ({command}) ...", flush=True)
+        from inputs.__main__ import main as inputs_main
+
+        if inputs_main(["background", "--config", str(path), "--network", str(nodes[0]), "--out", str(file)]) != 0:
+            raise ConfigError(f"{path}: could not make {file} (see the error above).")
     for key, file in input_files(config):
         if file.is_file() or not file.name.startswith("lgn_spikes"):
             continue
-        nodes = [Path(e["nodes_file"]).parent for e in config["networks"]["nodes"]]
         command = f"python -m inputs spikes --config {path} --network {nodes[0]} --out {file}"
         if not build:
             raise ConfigError(f"{path}: {key} names {file}, which does not exist; make it with: {command}")
