@@ -296,7 +296,7 @@ def measure_perturbations(config_path: Path, work: Path, n_thread: int = 2) -> d
         & (both.delta_ci_low_precise <= both.delta_ci_high_grid))
     walls = {mode: next(x["wall_s"] for x in suites if x["mode"] == mode) for mode in MODES}
     return {"walls": walls, "suites": suites, "target_s": SUITE_TARGET_S, "threads_total": n_thread,
-            "rows": json.loads(both.to_json(orient="records"))}
+            "tstop_ms": float(base["run"]["tstop"]), "rows": json.loads(both.to_json(orient="records"))}
 
 
 def _load() -> list[float] | None:
@@ -360,7 +360,8 @@ def measure_timers(config_path: Path, work: Path, n_thread: int = 2, python: Pat
                      "processes": record.get("processes"), "timers": record["timers"]})
         print(f"timers {name}: time_simulate {record['timers'].get('time_simulate', float('nan')):.2f} s", flush=True)
         shutil.rmtree(out, ignore_errors=True)
-    return {"python": str(python), "nest": env["nest"], "threads": n_thread, "runs": runs}
+    return {"python": str(python), "nest": env["nest"], "threads": n_thread, "tstop_ms": float(base["run"]["tstop"]),
+            "runs": runs}
 
 
 def timer_summary(value: float | list[float]) -> dict:
@@ -402,7 +403,8 @@ def render_timers(timers: dict) -> list[str]:
         return lines + [f"Not measured: {timers['skipped']}.", ""]
     runs = timers["runs"]
     lines += [f"NEST {timers['nest']} built with `-Dwith-detailed-timers=ON` (`.venv-timers/`, `make timers-env`), "
-              f"1 process x {timers['threads']} threads, 3 s of the precise model; `run_pointnet.py "
+              f"1 process x {timers['threads']} threads, {timers.get('tstop_ms', 3000.0) / 1000:g} s of the precise "
+              "model; `run_pointnet.py "
               "--kernel-timers` writes every `time_*` of `nest.GetKernelStatus()` after the run. A timer that each "
               "thread keeps (`time_update`, `time_deliver_spike_data`, `time_communicate_prepare`, ...) is shown "
               "as its **maximum over the threads** (mean in brackets; every value in `precise_results.json`); the "
@@ -460,8 +462,8 @@ def render_suite(per: dict) -> list[str]:
                      f"{_loadfmt(x.get('load_average_before'))} |")
     names = sorted({n for x in suites for n in x["runs"]},
                    key=lambda n: -max(x["runs"].get(n, 0.0) for x in suites if x["mode"] == "precise"))
-    lines += ["", "Wall time of each run (s; its own process: imports, SONATA load, 3 s simulated, writing), the "
-              "longest precise run first:", "",
+    lines += ["", f"Wall time of each run (s; its own process: imports, SONATA load, "
+              f"{per.get('tstop_ms', 3000.0) / 1000:g} s simulated, writing), the longest precise run first:", "",
               "| run | " + " | ".join(f"{x['mode']} {x['workers']} x {x['threads_per_run']}" for x in suites) + " |",
               "|---|" + "---:|" * len(suites)]
     for name in names:
