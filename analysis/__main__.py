@@ -98,6 +98,27 @@ def _tune_gray(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spontaneous(args: argparse.Namespace) -> int:
+    from .spontaneous import format_spontaneous, write_spontaneous
+
+    folder = Path(args.run_dir)
+    info = json.loads((folder / "run_info.json").read_text()) if (folder / "run_info.json").is_file() else {}
+    network = args.network or (Path(info["network"]) if "network" in info else None)
+    if network is None:
+        print(f"error: {folder} has no run_info.json naming its network; pass --network DIR", file=sys.stderr)
+        return 2
+    stop = args.stop if args.stop is not None else 1000.0 * float(info.get("duration_s", 0.0))
+    if not stop > args.start:
+        print(f"error: the window ({args.start:g}, {stop:g}] ms is empty; pass --stop MS", file=sys.stderr)
+        return 2
+    result = write_spontaneous(folder, network, args.start, stop, seed=args.seed)
+    import pandas as pd
+
+    print(format_spontaneous(result, pd.read_csv(folder / "variability.csv")))
+    print(f"wrote {folder / 'spontaneous.json'} and {folder / 'variability.csv'}")
+    return 0
+
+
 def _criticality(args: argparse.Namespace) -> int:
     from .criticality import analyse_spikes
 
@@ -170,6 +191,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="write the best into build_network/background.csv and "
                              "components/weight_scales_background.json (+ .tuning.json)")
     gray_p.set_defaults(run=_tune_gray)
+    spont_p = sub.add_parser("spontaneous", help="acceptance test, ISI CV, correlations and population statistics "
+                             "of a run's spontaneous activity (a gray stimulus run by default)")
+    spont_p.add_argument("run_dir", type=Path, metavar="DIR", help="a run folder with spikes.h5")
+    spont_p.add_argument("--network", type=Path, help="its network folder (default: run_info.json's)")
+    spont_p.add_argument("--start", type=float, default=0.0, help="window start, ms (default 0)")
+    spont_p.add_argument("--stop", type=float, help="window end, ms (default: run_info.json's duration)")
+    spont_p.add_argument("--seed", type=int, default=0)
+    spont_p.set_defaults(run=_spontaneous)
     tune_p = sub.add_parser("tune", help="tune the weight scales to the reference rates (SciPy Nelder-Mead)")
     tune_p.add_argument("--n-cells", type=int, default=10000)
     tune_p.add_argument("--tstop", type=float, default=2000.0, help="ms per evaluation (default 2000)")

@@ -32,6 +32,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from inputs.spikes import background_sources, write_background_spikes
 from inputs.stimuli import (
     STIMULI_FILE,
     StimulusError,
@@ -48,6 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DT_MS = 0.1
 LGN_POPULATION = "LGN"
 V1_POPULATION = "V1"
+BKG_POPULATION = "BKG"
 LGN_POP_NAME = "tON"
 
 
@@ -128,8 +130,12 @@ def _write_spikes(path: Path, populations: dict[str, tuple[np.ndarray, np.ndarra
 
 
 def stimulus_config(raw: dict, config_path: Path, lgn_file: Path, output_dir: Path, tstop_ms: float, dt_ms: float,
-                    n_thread: int | str | None) -> dict:
+                    n_thread: int | str | None, bkg_file: Path | None = None,
+                    bkg_population: str = BKG_POPULATION) -> dict:
     """The user's configuration, run for the session: LGN spike inputs replaced, tstop, dt, output folder set.
+
+    With ``bkg_file`` (a network with a background population), the background's spike input is replaced by
+    that file, drawn for the session's length.
 
     The configuration's ``spike_timing`` is kept: ``precise`` runs take the LGN spikes off the grid.
 
@@ -145,6 +151,11 @@ def stimulus_config(raw: dict, config_path: Path, lgn_file: Path, output_dir: Pa
               if not (isinstance(spec, dict) and spec.get("node_set") == LGN_POPULATION)}
     inputs["LGN_spikes"] = {"input_type": "spikes", "module": "sonata", "input_file": str(lgn_file),
                             "node_set": LGN_POPULATION}
+    if bkg_file is not None:
+        inputs = {name: spec for name, spec in inputs.items()
+                  if not (isinstance(spec, dict) and spec.get("node_set") == bkg_population)}
+        inputs["BKG_spikes"] = {"input_type": "spikes", "module": "sonata", "input_file": str(bkg_file),
+                                "node_set": bkg_population}
     config["inputs"] = inputs
     config.setdefault("output", {})["output_dir"] = str(output_dir)
     config["output"]["spikes_file"] = "spikes.h5"
@@ -337,8 +348,13 @@ def run_condition(condition: str, out: Path, config_path: Path = REPO / "config.
         precise = raw.get("spike_timing", "grid") == "precise"  # precise cells take off-grid input spikes
         lgn_file = _write_spikes(stage / "lgn_spikes.h5", {LGN_POPULATION: (lgn_ids, lgn_times)},
                                  None if precise else dt_ms)
+        bkg_file, background = None, background_sources(network_dir)
+        if background is not None:  # the background model: its sources, drawn for the session
+            bkg_file = write_background_spikes(network_dir, stage / "bkg_spikes.h5", duration_s * 1000.0, seed,
+                                               None if precise else dt_ms)
         presentations.to_csv(stage / "stimulus_presentations.csv", index=False)
-        config = stimulus_config(raw, config_path, lgn_file, stage / "v1", duration_s * 1000.0, dt_ms, n_thread)
+        config = stimulus_config(raw, config_path, lgn_file, stage / "v1", duration_s * 1000.0, dt_ms, n_thread,
+                                 bkg_file, BKG_POPULATION if background is None else background[0])
         run_config = stage / "config.json"
         run_config.write_text(json.dumps(config, indent=2))
         if progress:
@@ -377,6 +393,10 @@ def run_condition(condition: str, out: Path, config_path: Path = REPO / "config.
         comparison = compare_metrics(metrics[metrics.n_spikes > 0].drop(columns="n_spikes"), seed=seed,
                                      pop_names=list(dict.fromkeys(metrics.pop_name)))
         comparison.to_csv(stage / "comparison.csv", index=False, float_format="%.6g")
+        if condition == "gray":  # spontaneous activity: the acceptance test and the variability (issue 19)
+            from .spontaneous import write_spontaneous
+
+            write_spontaneous(stage, network_dir, 0.0, duration_s * 1000.0, seed=seed)
         info = {"condition": condition, "trials": trials, "seed": seed, "dt_ms": dt_ms, "duration_s": duration_s,
                 "config": str(config_path.resolve()), "network": str(network_dir.resolve()),
                 "n_presentations": len(presentations), "lgn_spikes": int(len(lgn_times)),
