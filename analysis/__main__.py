@@ -69,7 +69,7 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _tune_gray(args: argparse.Namespace) -> int:
-    from .tune_gray import PARAMETERS, GrayTuning, meets_gray_criteria, tune_gray, write_tuned
+    from .tune_gray import PARAMETERS, GrayTuning, meets_gray_criteria, rerun_best, tune_gray, write_tuned
 
     start = {k: v[2] for k, v in PARAMETERS.items()}
     if args.start is not None:
@@ -80,8 +80,16 @@ def _tune_gray(args: argparse.Namespace) -> int:
     print(f"tuning {len(PARAMETERS)} parameters of the background model on the gray condition: {args.n_cells} "
           f"cells, {args.tstop:g} ms, at most {args.max_evals} simulations, {args.workers} at a time "
           f"(work folder {args.workdir}, every evaluation in {tuning.evaluations})", flush=True)
-    best = tune_gray(tuning, start, args.max_evals, workers=args.workers, popsize=args.popsize,
-                     sigma0=args.sigma0, seed=args.seed, progress=lambda line: print(line, flush=True))
+    if args.max_evals == 0:  # no search: rerun the best evaluation of the work folder (and --write it)
+        if not tuning.evaluations.is_file():
+            print(f"error: --max-evals 0 reruns the best of {tuning.evaluations}, which does not exist",
+                  file=sys.stderr)
+            return 2
+        best = rerun_best(tuning)
+        print(f"reran {best['rerun_of']['evaluation']} (loss {best['rerun_of']['loss']:.4f}) as {best['name']}")
+    else:
+        best = tune_gray(tuning, start, args.max_evals, workers=args.workers, popsize=args.popsize,
+                         sigma0=args.sigma0, seed=args.seed, progress=lambda line: print(line, flush=True))
     import pandas as pd
 
     summary = pd.DataFrame(best["summary"]).T
@@ -176,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                             "with CMA-ES, evaluations in parallel on Dask")
     gray_p.add_argument("--n-cells", type=int, default=10000)
     gray_p.add_argument("--tstop", type=float, default=4000.0, help="ms per evaluation (default 4000)")
-    gray_p.add_argument("--max-evals", type=int, default=80)
+    gray_p.add_argument("--max-evals", type=int, default=80,
+                        help="simulations (default 80); 0 reruns the best of --workdir's evaluations (with --write)")
     gray_p.add_argument("--workers", type=int, default=2, help="simulations at once (default 2)")
     gray_p.add_argument("--n-thread", type=int, default=1, help="NEST threads per simulation (default 1)")
     gray_p.add_argument("--popsize", type=int, help="CMA-ES population (default cma's: 10)")

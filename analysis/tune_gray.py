@@ -384,6 +384,26 @@ def tune_gray(tuning: GrayTuning, start: dict[str, float], max_evals: int, worke
     return best
 
 
+def rerun_best(tuning: GrayTuning) -> dict:
+    """Evaluate again the best parameters of ``evaluations.csv`` (one simulation, recorded like the others).
+
+    The seeds are fixed, so the run repeats its earlier loss: a check that the record is reproducible, and the
+    full record (summary per population) that :func:`write_tuned` needs.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the work folder holds no evaluation yet.
+    """
+    table = pd.read_csv(tuning.evaluations)
+    row = table.loc[table.loss.idxmin()]
+    (record,) = tuning.run([{k: float(row[k]) for k in PARAMETERS}], workers=1, start_index=len(table))
+    if record["returncode"] != 0:
+        raise RuntimeError(f"the rerun of {row.evaluation} failed; see {record['log']}")
+    record["rerun_of"] = {"evaluation": row.evaluation, "loss": float(row.loss)}
+    return record
+
+
 def write_tuned(best: dict, tuning: GrayTuning, command: str, evaluations: int) -> list[Path]:
     """Write the tuned model: ``build_network/background.csv``, ``components/weight_scales_background.json`` and
     the tuning record ``components/weight_scales_background.tuning.json``; return the paths."""
@@ -399,7 +419,7 @@ def write_tuned(best: dict, tuning: GrayTuning, command: str, evaluations: int) 
         "command": command, "n_cells": tuning.n_cells, "tstop_ms": tuning.tstop_ms, "seed": tuning.seed,
         "condition": "gray (FilterNet LGN, inputs/stimuli.json) + background Poisson spikes",
         "optimiser": "CMA-ES (cma) on Dask", "evaluations": evaluations, "best_evaluation": best["name"],
-        "best_loss": best["loss"], "params": params, "e_cv": best["e_cv"],
+        "best_loss": best["loss"], "rerun_of": best.get("rerun_of"), "params": params, "e_cv": best["e_cv"],
         "e_cv_relative_to_poisson": best["e_cv_relative"], "n_e_cv": best["n_e_cv"],
         "criteria": meets_gray_criteria(summary, best["e_cv"]), "summary": best["summary"],
         "evaluations_file": str(tuning.evaluations)}

@@ -69,8 +69,8 @@ TINY_DT_MS = 0.1
 
 @pytest.fixture(scope="session")
 def tiny_config(tmp_path_factory) -> Path:
-    """A runnable PointNet config: the repository's config.json on a 1,500-cell network, 500 ms at dt 0.1 ms, with
-    the grid model (spike_timing 'grid', LGN spikes on the 0.1 ms grid)."""
+    """A runnable PointNet config: the repository's config_seed.json (the seed's model, LGN only) on a 1,500-cell
+    network, 500 ms at dt 0.1 ms, with the grid model (spike_timing 'grid', LGN spikes on the 0.1 ms grid)."""
     import json
 
     from inputs.spikes import lgn_node_ids, lookup_rate, write_spikes
@@ -80,7 +80,7 @@ def tiny_config(tmp_path_factory) -> Path:
     ids = lgn_node_ids(root / "network", 500)
     write_spikes(root / "lgn_spikes.h5", ids, np.full(len(ids), lookup_rate("wt", "fl")), TINY_TSTOP_MS, seed=1,
                  dt_ms=TINY_DT_MS)
-    config = json.loads((REPO / "config.json").read_text())
+    config = json.loads((REPO / "config_seed.json").read_text())
     config["manifest"].update({"$BASE_DIR": str(root), "$NETWORK_DIR": str(root / "network"),
                                "$COMPONENTS_DIR": str(REPO / "components"), "$OUTPUT_DIR": str(root / "output")})
     # the grid model (config_grid.json's timing): these tests check the grid's rules; the precise mode has its own
