@@ -127,6 +127,27 @@ def _spontaneous(args: argparse.Namespace) -> int:
     return 0
 
 
+def _heldout(args: argparse.Namespace) -> int:
+    from .heldout import distance_summary, heldout_table
+
+    missing = [d for d in [*args.model, *(args.seed_model or [])] if not (Path(d) / "comparison.csv").is_file()]
+    if missing:
+        print(f"error: no comparison.csv in {', '.join(map(str, missing))} (make them with python -m analysis "
+              "stimulus flash|gratings --out DIR)", file=sys.stderr)
+        return 2
+    table = heldout_table(args.model, args.seed_model or [], args.billeh)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    table.to_csv(tmp, index=False, float_format="%.6g")
+    tmp.replace(out)
+    shown = table[table.data_median.notna()]
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(distance_summary(table).to_string(index=False))
+    print(f"wrote {out}")
+    return 0
+
+
 def _criticality(args: argparse.Namespace) -> int:
     from .criticality import analyse_spikes
 
@@ -208,6 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     spont_p.add_argument("--stop", type=float, help="window end, ms (default: run_info.json's duration)")
     spont_p.add_argument("--seed", type=int, default=0)
     spont_p.set_defaults(run=_spontaneous)
+    held_p = sub.add_parser("heldout", help="held-out flash and grating metrics: the model, the seed's model and the "
+                            "Billeh model against the data, per class (inside the IQR, KS distance)")
+    held_p.add_argument("--model", type=Path, nargs="+", required=True, metavar="DIR",
+                        help="the model's stimulus-run folders (comparison.csv)")
+    held_p.add_argument("--seed-model", type=Path, nargs="+", metavar="DIR", help="the seed model's folders")
+    held_p.add_argument("--billeh", type=Path, default=Path("../shared/data/billeh2020/"
+                                                           "billeh_model_simulated_v1_rates.csv"),
+                        help="the Billeh model's per-neuron table (skipped when absent)")
+    held_p.add_argument("--out", type=Path, default=Path("output/heldout.csv"))
+    held_p.set_defaults(run=_heldout)
     tune_p = sub.add_parser("tune", help="tune the weight scales to the reference rates (SciPy Nelder-Mead)")
     tune_p.add_argument("--n-cells", type=int, default=10000)
     tune_p.add_argument("--tstop", type=float, default=2000.0, help="ms per evaluation (default 2000)")
