@@ -154,12 +154,36 @@ STIMULUS_NOTES = (
 
 
 def find_stimulus_runs(output_dir: Path) -> list[Path]:
-    """Stimulus-condition folders (``python -m analysis stimulus``) in ``output_dir/stimulus/``."""
-    folder = Path(output_dir) / "stimulus"
-    if not folder.is_dir():
+    """Stimulus-condition folders (``python -m analysis stimulus``) in ``output_dir/stimulus/``, then those of the
+    seed's model in ``output_dir/seed/stimulus/`` (``config_seed.json``'s runs), so the report shows both."""
+    runs = []
+    for folder in (Path(output_dir) / "stimulus", Path(output_dir) / "seed" / "stimulus"):
+        if folder.is_dir():
+            runs += sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
+                           and (d / "unit_metrics.csv").is_file() and (d / "comparison.csv").is_file())
+    return runs
+
+
+def spontaneous_lines(folder: Path) -> list[str]:
+    """The acceptance test and correlations of a gray run (``spontaneous.json``, ``variability.csv``), as lines."""
+    path = Path(folder) / "spontaneous.json"
+    if not path.is_file():
         return []
-    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
-                  and (d / "unit_metrics.csv").is_file() and (d / "comparison.csv").is_file())
+    result = json.loads(path.read_text())
+    lines = [f"{'pass' if ok else 'FAIL'}: {name}" for name, ok in result["criteria"].items()]
+    lines.append(f"median ISI CV of E cells with >= 5 spikes {result['e_isi_cv']:.2f} ({result['n_e_cells_cv']} "
+                 f"cells; {result['e_isi_cv_relative_to_poisson']:.2f} of Poisson trains with the same counts)")
+    variability = Path(folder) / "variability.csv"
+    if variability.is_file():
+        table = pd.read_csv(variability)
+        corr = table[table.measure == "count_correlation"]
+        lines += [f"spike-count correlation {r.group_a}-{r.group_b} at {r.bin_ms:g} ms: mean {r.value:.4f} "
+                  f"({int(r.n)} pairs)" for r in corr.itertuples()]
+        pop = table[table.measure == "population_fano"]
+        lines += [f"population spike-count Fano factor {r.group} at {r.bin_ms:g} ms: {r.value:.1f}"
+                  for r in pop.itertuples()]
+    lines += [f"published: {p['measure']} {p['value']} ({p['source']})" for p in result.get("published", [])]
+    return lines
 
 
 def _metric_cell(value: float) -> str:
@@ -207,7 +231,8 @@ def stimulus_section(folder: Path, figures_dir: Path) -> dict:
     far = [f"{r.pop_name} {r.metric}: model {_metric_cell(r.model_median)} vs data {_metric_cell(r.data_median)} "
            f"[{_metric_cell(r.data_q25)}, {_metric_cell(r.data_q75)}]" for r in outside.itertuples()]
     return {"title": f"{name} ({folder})", "info": info, "table": {"columns": columns, "rows": rows},
-            "figures": [Figure(n, c, _encode(p)) for n, c, p in made], "far": far}
+            "figures": [Figure(n, c, _encode(p)) for n, c, p in made], "far": far,
+            "spontaneous": spontaneous_lines(folder)}
 
 
 def _run_info(run: Run, condition: str) -> list[tuple[str, str]]:

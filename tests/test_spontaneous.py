@@ -79,3 +79,15 @@ def test_cli_writes_both_files_and_refuses_an_empty_window(poisson_run, capsys):
     assert "pass  no silent population" in capsys.readouterr().out
     assert main(["spontaneous", str(run), "--network", str(network)]) == 2  # no run_info.json: no duration
     assert "window" in capsys.readouterr().err
+
+
+def test_report_lines_of_a_gray_run(tmp_path, poisson_run):
+    from analysis.report import spontaneous_lines
+
+    run, network = poisson_run
+    write_spontaneous(tmp_path, network, 0.0, T_MS, spikes_file=run / "spikes.h5")
+    lines = spontaneous_lines(tmp_path)
+    assert "pass: median E ISI CV in [0.8, 1.3]" in lines
+    assert any(line.startswith("spike-count correlation E-I at 250 ms") for line in lines)
+    assert any("Denman & Contreras 2014" in line for line in lines)
+    assert spontaneous_lines(tmp_path / "nothing") == []
