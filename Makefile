@@ -6,7 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NETWORK_FILES := network/V1_nodes.h5 network/V1_node_types.csv network/LGN_nodes.h5 network/LGN_node_types.csv \
-                 network/V1_V1_edges.h5 network/V1_V1_edge_types.csv network/LGN_V1_edges.h5 network/LGN_V1_edge_types.csv
+                 network/V1_V1_edges.h5 network/V1_V1_edge_types.csv network/LGN_V1_edges.h5 network/LGN_V1_edge_types.csv \
+                 network/BKG_nodes.h5 network/BKG_node_types.csv network/BKG_V1_edges.h5 network/BKG_V1_edge_types.csv
 
 .PHONY: run test install network bench lint mpi-env timers-env
 
@@ -18,21 +19,30 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Build the default network only when a file is missing: a network the user built by hand
-# (e.g. `python -m build_network --n-cells 2000`) is never overwritten by `make run`.
+# Build the default network (the background model) only when network/ is empty or absent: a network the user
+# built by hand (e.g. `python -m build_network --n-cells 2000`) is never overwritten by `make run`; a network/
+# without the background files (the seed's model, built before the background model became the default) stops
+# `make run` with the command that replaces it.
 network: install
 	@missing=0; for f in $(NETWORK_FILES); do [ -f $$f ] || missing=1; done; \
-	if [ $$missing = 1 ]; then echo "network/ is incomplete: building the default 10,000-cell network"; \
-	  $(PY) -m build_network --out network; \
-	else echo "network/ is complete: not rebuilding (python -m build_network --out network --force to rebuild)"; fi
+	if [ $$missing = 0 ]; then echo "network/ is complete: not rebuilding (python -m build_network --out network --force to rebuild)"; \
+	elif [ -d network ] && [ -n "$$(ls -A network)" ]; then \
+	  echo "network/ holds files but not the default model's (its background population is missing: an older or hand-built network)."; \
+	  echo "Keep it with: mv network network_seed   (config_seed.json runs it), or replace it with: $(PY) -m build_network --out network --force"; exit 2; \
+	else echo "network/ is missing: building the default 10,000-cell network (the background model)"; \
+	  $(PY) -m build_network --out network; fi
 
 # LGN spike trains: made when missing or older than the committed rate table.
 inputs/lgn_spikes.h5: inputs/lgn_rates.csv inputs/lgn_rates_quantiles.csv config.json | $(STAMP)
 	$(PY) -m inputs spikes --out $@
 
+# The background sources' spike trains: made when missing or older than config.json.
+inputs/bkg_spikes.h5: config.json | network $(STAMP)
+	$(PY) -m inputs background --out $@
+
 # The main job: the 3 s simulation of config.json on NEST (output/spikes.h5 and a per-population summary),
 # then the model-versus-data report (output/report.html).
-run: network inputs/lgn_spikes.h5
+run: network inputs/lgn_spikes.h5 inputs/bkg_spikes.h5
 	$(PY) run_pointnet.py config.json
 	$(PY) -m analysis report output
 

@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="multiplies each parameter's initial CMA-ES step (default 1)")
     gray_p.add_argument("--seed", type=int, default=0)
     gray_p.add_argument("--start", type=Path, help="starting parameters (JSON; a tuning record's 'params' works)")
-    gray_p.add_argument("--config", type=Path, default=Path("config_background.json"),
+    gray_p.add_argument("--config", type=Path, default=Path("config.json"),
                         help="the background model's configuration")
     gray_p.add_argument("--workdir", type=Path, default=Path("output/tuning_gray"))
     gray_p.add_argument("--write", action="store_true",

@@ -117,7 +117,7 @@ class Evaluator:
         self.base = self.workdir / "base"
         if not (self.base / "build_info.json").is_file():
             build_network(self.base, n_cells=self.n_cells, seed=self.seed, spec=unscaled, force=True, progress=False)
-        config = json.loads((REPO / "config.json").read_text())
+        config = json.loads((REPO / "config_seed.json").read_text())
         lgn = config.get("lgn_input", {})
         self.spikes = self.workdir / "lgn_spikes.h5"
         ids = lgn_node_ids(self.base, spec.column.lgn_n_cells)

@@ -212,7 +212,7 @@ class GrayTuning:
     n_thread : int
         NEST threads per evaluation.
     config_path : Path
-        The background model's configuration (spike timing, dt, the sections bmtk needs).
+        The background model's configuration (``config.json``) (spike timing, dt, the sections bmtk needs).
     """
 
     workdir: Path
@@ -220,7 +220,7 @@ class GrayTuning:
     tstop_ms: float = 4000.0
     seed: int = 0
     n_thread: int = 1
-    config_path: Path = REPO / "config_background.json"
+    config_path: Path = REPO / "config.json"
 
     def __post_init__(self) -> None:
         from build_network import ModelSpec, build_network

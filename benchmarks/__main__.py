@@ -90,7 +90,7 @@ class Plan:
     suite_only : tuple of str, optional
         Perturbations besides the baseline (default: all eight).
     suite_tstop_ms, suite_dt_ms : float, optional
-        Run length and time step of the suite (default: ``config.json``'s).
+        Run length and time step of the suite (default: ``config_seed.json``'s: the benchmarks measure the seed's model).
     large_cells : int
         Cells of the large build and simulation (0: skipped).
     large_tstop_ms, large_dt_ms : float
@@ -128,8 +128,8 @@ QUICK = Plan(quick=True, compare_cells=200, sizes=(200, 400, 800), series_tstop_
 
 
 def _base_run() -> tuple[float, float]:
-    """``config.json``'s run length and time step (ms)."""
-    run = json.loads((REPO / "config.json").read_text())["run"]
+    """``config_seed.json``'s run length and time step (ms)."""
+    run = json.loads((REPO / "config_seed.json").read_text())["run"]
     return float(run["tstop"]), float(run["dt"])
 
 
@@ -265,7 +265,7 @@ class Bench:
         def run() -> dict:
             network = self.network(n_cells)
             tag = f"run{next(self.tags)}"
-            config = write_config(REPO / "config.json", self.workdir / f"config_{tag}.json", tstop_ms, dt_ms,
+            config = write_config(REPO / "config_seed.json", self.workdir / f"config_{tag}.json", tstop_ms, dt_ms,
                                   threads, self.workdir / f"out_{tag}", network, self.spikes(network, dt_ms))
             record = measure_simulation(config, path)
             shutil.rmtree(self.workdir / f"out_{tag}", ignore_errors=True)
@@ -330,7 +330,7 @@ class Bench:
         for workers in p.suite_workers:
             def run(workers: int = workers) -> dict:
                 network, spikes = self.suite_inputs(p.grid_cells, dt)
-                config = write_config(REPO / "config.json", self.workdir / "config_suite.json", tstop, dt,
+                config = write_config(REPO / "config_seed.json", self.workdir / "config_suite.json", tstop, dt,
                                       os.cpu_count() or 1, self.workdir / "out_suite", network, spikes)
                 return measure_suite(config, workers, self.suite_out / str(workers),
                                      list(p.suite_only) if p.suite_only else None)

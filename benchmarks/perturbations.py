@@ -64,7 +64,7 @@ def measure_suite(config: Path, workers: int, out: Path, only: list[str] | None 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=REPO / "config.json")
+    parser.add_argument("--config", type=Path, default=REPO / "config_seed.json")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--only", nargs="+", metavar="NAME", help="perturbations besides the baseline (default all)")
     parser.add_argument("--out", type=Path, default=REPO / "output" / "perturbations_bench")

@@ -581,7 +581,7 @@ def render(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.precise", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", type=Path, default=REPO / "config.json")
+    parser.add_argument("--config", type=Path, default=REPO / "config_seed.json")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks")

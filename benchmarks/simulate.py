@@ -184,7 +184,7 @@ def write_config(base: Path, out: Path, tstop_ms: float, dt_ms: float, threads: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=REPO / "config.json")
+    parser.add_argument("--config", type=Path, default=REPO / "config_seed.json")
     parser.add_argument("--tstop", type=float, default=3000.0)
     parser.add_argument("--dt", type=float, default=0.01)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])

@@ -117,7 +117,7 @@ def _write(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.stimulus", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", type=Path, default=REPO / "config.json")
+    parser.add_argument("--config", type=Path, default=REPO / "config_seed.json")
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--dt-trials", type=int, default=10)
     parser.add_argument("--n-thread", type=int, default=2)

@@ -114,10 +114,10 @@ def load_background(populations: pd.DataFrame, path: Path = BACKGROUND_FILE,
             raise _row_fail(path, i, label(i), "nsources", f"need a whole number in [1, {n_sources[row.source_type]}] "
                             f"(the pool of {row.source_type} sources), got {row.nsources:g}.")
         if not (math.isfinite(row.psp_mv) and row.psp_mv >= 0):
-            raise _row_fail(path, i, label(i), "psp_mv", f"{row.psp_mv} must be >= 0 mV (inhibition is signed "
+            raise _row_fail(path, i, label(i), "psp_mv", f"{row.psp_mv:g} must be >= 0 mV (inhibition is signed "
                             "by the source type).")
         if not row.delay_ms > 0:
-            raise _row_fail(path, i, label(i), "delay_ms", f"{row.delay_ms} must be > 0 ms.")
+            raise _row_fail(path, i, label(i), "delay_ms", f"{row.delay_ms:g} must be > 0 ms.")
     dup = table.duplicated(["source_type", "target"])
     if dup.any():
         i = int(dup.to_numpy().nonzero()[0][0])

@@ -55,7 +55,7 @@ RULES = ("fast", "reference")
 COMPRESSIONS = ("none", "gzip")
 # Node- and edge-type ids: V1 types from 100, LGN types from 200, background from 300: unique across the files.
 V1_TYPE_ID, LGN_TYPE_ID, BKG_TYPE_ID = 100, 200, 300
-DEFAULT_MODEL = "seed"
+DEFAULT_MODEL = "background"
 
 
 @dataclass(frozen=True)

@@ -45,11 +45,11 @@ def test_committed_background_files_load():
 @pytest.mark.parametrize(("column", "value", "message"), [
     ("nsources", "0", "field 'nsources': need a whole number in [1, 1000]"),
     ("nsources", "5000", "need a whole number in [1, 1000]"),
-    ("psp_mv", "-1", "field 'psp_mv': -1.0 must be >= 0 mV"),
+    ("psp_mv", "-1", "field 'psp_mv': -1 must be >= 0 mV"),
     ("psp_mv", "big", "field 'psp_mv': 'big' is not a number"),
     ("source_type", "gaba", "field 'source_type': 'gaba' is not one of ['exc', 'inh']"),
     ("target", "L5_IT", "field 'target'"),
-    ("delay_ms", "0", "field 'delay_ms': 0.0 must be > 0 ms"),
+    ("delay_ms", "0", "field 'delay_ms': 0 must be > 0 ms"),
 ])
 def test_bad_background_table_names_file_row_and_field(tmp_path, column, value, message):
     table = pd.read_csv(BACKGROUND_FILE, dtype=str)
@@ -147,7 +147,7 @@ def test_background_weights_reach_nest(bkg_network, tmp_path):
     net = tmp_path / "network"
     shutil.copytree(bkg_network, net)
     write_background_spikes(net, tmp_path / "bkg.h5", 50.0, seed=1, dt_ms=0.1)
-    config = json.loads((REPO / "config_background.json").read_text())
+    config = json.loads((REPO / "config.json").read_text())
     config["manifest"].update({"$BASE_DIR": str(tmp_path), "$NETWORK_DIR": str(net),
                                "$COMPONENTS_DIR": str(REPO / "components"), "$OUTPUT_DIR": str(tmp_path / "out")})
     config["spike_timing"] = "grid"

@@ -98,7 +98,7 @@ def test_missing_network_names_the_command(tmp_path, tiny_config, capsys):
     config["manifest"]["$NETWORK_DIR"] = str(tmp_path / "nonet")
     path = write(tmp_path, config)
     assert run_pointnet.main([str(path), "--no-build"]) == 2
-    assert f"python -m build_network --out {tmp_path / 'nonet'}" in capsys.readouterr().err
+    assert f"python -m build_network --model seed --out {tmp_path / 'nonet'}" in capsys.readouterr().err
 
 
 # Values a user might type by mistake, and the places they might go.
