@@ -90,7 +90,8 @@ class Plan:
     suite_only : tuple of str, optional
         Perturbations besides the baseline (default: all eight).
     suite_tstop_ms, suite_dt_ms : float, optional
-        Run length and time step of the suite (default: ``config_seed.json``'s: the benchmarks measure the seed's model).
+        Run length and time step of the suite (default: ``config_seed.json``'s; the benchmarks measure the seed
+        model).
     large_cells : int
         Cells of the large build and simulation (0: skipped).
     large_tstop_ms, large_dt_ms : float
