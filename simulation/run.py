@@ -206,6 +206,10 @@ def load_config(path: Path, build_missing: bool = True, staging: str | None = No
     return pointnet.Config.from_dict(prepare(config, staging))
 
 
+#: Input files the runner makes when missing: file-name prefix, ``python -m inputs`` subcommand, what it is.
+MISSING_INPUTS = (("bkg_spikes", "background", "the background spikes"), ("lgn_spikes", "spikes", "the LGN spikes"))
+
+
 def _make_missing(config: dict, path: Path, build: bool) -> None:
     """Build a missing network folder or LGN spikes file with the defaults, or name the command that makes it."""
     missing = {}
@@ -226,26 +230,17 @@ def _make_missing(config: dict, path: Path, build: bool) -> None:
         build_network(folder, spec=ModelSpec.for_model(model))
     nodes = [Path(e["nodes_file"]).parent for e in config["networks"]["nodes"]]
     for key, file in input_files(config):
-        if file.is_file() or not file.name.startswith("bkg_spikes"):
+        made = next(((command, what) for prefix, command, what in MISSING_INPUTS if file.name.startswith(prefix)), None)
+        if file.is_file() or made is None:
             continue
-        command = f"python -m inputs background --config {path} --network {nodes[0]} --out {file}"
+        argv = [made[0], "--config", str(path), "--network", str(nodes[0]), "--out", str(file)]
+        command = "python -m inputs " + " ".join(argv)
         if not build:
             raise ConfigError(f"{path}: {key} names {file}, which does not exist; make it with: {command}")
-        print(f"{file} is missing: making the background spikes of {path} ({command}) ...", flush=True)
+        print(f"{file} is missing: making {made[1]} with the defaults of {path} ({command}) ...", flush=True)
         from inputs.__main__ import main as inputs_main
 
-        if inputs_main(["background", "--config", str(path), "--network", str(nodes[0]), "--out", str(file)]) != 0:
-            raise ConfigError(f"{path}: could not make {file} (see the error above).")
-    for key, file in input_files(config):
-        if file.is_file() or not file.name.startswith("lgn_spikes"):
-            continue
-        command = f"python -m inputs spikes --config {path} --network {nodes[0]} --out {file}"
-        if not build:
-            raise ConfigError(f"{path}: {key} names {file}, which does not exist; make it with: {command}")
-        print(f"{file} is missing: making the LGN spikes with the defaults of {path} ({command}) ...", flush=True)
-        from inputs.__main__ import main as inputs_main
-
-        if inputs_main(["spikes", "--config", str(path), "--network", str(nodes[0]), "--out", str(file)]) != 0:
+        if inputs_main(argv) != 0:
             raise ConfigError(f"{path}: could not make {file} (see the error above).")
 
 
