@@ -197,3 +197,22 @@ def test_a_network_without_background_is_refused_for_background_spikes(small_net
 
     with pytest.raises(UnitsError, match="has no background population"):
         write_background_spikes(small_network, tmp_path / "x.h5", 100.0, seed=0)
+
+
+def test_the_runner_makes_missing_background_spikes_or_names_the_command(bkg_network, tmp_path, capsys):
+    from simulation.config import ConfigError
+    from simulation.run import load_config
+
+    config = json.loads((REPO / "config.json").read_text())
+    config["manifest"].update({"$BASE_DIR": str(tmp_path), "$NETWORK_DIR": str(bkg_network),
+                               "$COMPONENTS_DIR": str(REPO / "components"), "$OUTPUT_DIR": str(tmp_path / "out"),
+                               "$INPUTS_DIR": str(tmp_path / "inputs")})
+    config["run"]["tstop"] = 100.0
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    load_config(path, build_missing=True)
+    assert (tmp_path / "inputs" / "bkg_spikes.h5").is_file() and (tmp_path / "inputs" / "lgn_spikes.h5").is_file()
+    assert "making the background spikes" in capsys.readouterr().out
+    (tmp_path / "inputs" / "bkg_spikes.h5").unlink()
+    with pytest.raises(ConfigError, match=r"make it with: python -m inputs background --config"):
+        load_config(path, build_missing=False)
