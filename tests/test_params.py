@@ -124,7 +124,7 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
 def test_cli_builds_and_refuses_to_overwrite_without_force(tmp_path, capsys):
     out = tmp_path / "network"
     assert main(["--n-cells", "400", "--seed", "3", "--out", str(out)]) == 0
-    assert "built 400 V1 cells" in capsys.readouterr().out
+    assert "built the background model: 400 V1 cells" in capsys.readouterr().out
     before = (out / "V1_V1_edges.h5").read_bytes()
     assert main(["--n-cells", "500", "--out", str(out)]) == 2
     assert "--force" in capsys.readouterr().err
