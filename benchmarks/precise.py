@@ -60,7 +60,7 @@ TIMERS_PYTHON = REPO / ".venv-timers" / "bin" / "python"
 TIMER_RUNS = ("baseline", "LIF_exc_excite")
 # Kernel timers measured in Prepare or while building, outside time_simulate (no share of it is shown).
 OUTSIDE_SIMULATE = ("time_communicate_prepare", "time_gather_target_data", "time_communicate_target_data",
-                    "time_construction_create", "time_construction_connect")
+                    "time_construction_create", "time_construction_connect", "time_omp_synchronization_construction")
 # The rows of the breakdown, in this order; any other wall-clock time_* NEST reports follows them.
 TIMER_ORDER = ("time_simulate", "time_update", "time_deliver_spike_data", "time_gather_spike_data",
                "time_collocate_spike_data", "time_communicate_spike_data", "time_omp_synchronization_simulation",

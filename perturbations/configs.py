@@ -159,7 +159,7 @@ def write_suite(base_config: Path, out_root: Path, amp_pa: float = DEFAULT_AMP_P
     resolved = pointnet.Config.from_json(str(base_config))
     available = v1_populations(resolved)
     delay, duration = clamp_window(resolved, delay_ms, duration_ms)
-    out_root = Path(out_root)
+    out_root = Path(out_root).absolute()  # the configurations live in out_root/configs: no path relative to the caller
     runs: dict[str, tuple[str | None, float]] = {BASELINE: (None, 0.0)}
     if sweep is not None:
         (population,) = check_populations([sweep], available)

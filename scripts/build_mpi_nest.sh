@@ -23,8 +23,10 @@ TIMERS=()
 if [ "${NEST_DETAILED_TIMERS:-0}" = 1 ]; then TIMERS=(--config-settings=cmake.define.with-detailed-timers=ON); fi
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 echo "building nest-simulator 3.10 with MPI from source (CMAKE_BUILD_PARALLEL_LEVEL=$CMAKE_BUILD_PARALLEL_LEVEL) ..."
+# pandas < 3: with pandas 3 (string columns of dtype str) bmtk 1.2.0's node-type lookup (types_table.find) matches
+# nothing, so a node set such as {"pop_name": "LIF_exc"} selects no cell and a current clamp on it fails
 "$ENV_DIR/bin/python" -m pip install --no-cache-dir --no-binary nest-simulator --config-settings=cmake.define.with-mpi=ON "${TIMERS[@]}" \
-  "nest-simulator==3.10.*" mpi4py "bmtk==1.2.0" h5py pandas scipy tqdm matplotlib jinja2
+  "nest-simulator==3.10.*" mpi4py "bmtk==1.2.0" h5py "pandas<3" scipy tqdm matplotlib jinja2
 # the project's own packages, without the AllenSDK pins (not needed to run a simulation)
 "$ENV_DIR/bin/python" -m pip install --quiet --no-deps -e .
 "$ENV_DIR/bin/python" - <<'PY'

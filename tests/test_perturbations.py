@@ -229,3 +229,10 @@ def test_clamp_uses_no_generator_and_keeps_nests_communication_interval(tmp_path
 
     assert len(schedule[0][1]) == population_sizes(load_populations(), TINY_N)["PV"]
     nest.ResetKernel()
+
+
+def test_a_relative_out_folder_is_the_callers(tmp_path, tiny_config, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    configs = write_suite(tiny_config, "suite_out", only=["PV_inhibit"])
+    out = json.loads(configs["PV_inhibit"].read_text())["manifest"]["$OUTPUT_DIR"]
+    assert out == str(tmp_path / "suite_out" / "PV_inhibit")
