@@ -51,8 +51,8 @@ test: install
 
 # The benchmark tables: benchmarks/results.md (builds, scaling, simulation; figures/), stimulus_results.md and
 # precise_results.md (precise vs grid, the perturbation suite as 1 worker x 2 threads and 2 workers x 1 thread, and
-# NEST's kernel timers when .venv-timers/ exists: make timers-env). Every network it measures is built in a
-# temporary folder, so network/ is neither needed nor touched.
+# NEST's kernel timers when .venv-timers/ exists: make timers-env). benchmarks builds every network it measures in
+# a temporary folder; benchmarks.precise runs config_seed.json (network_seed/) and leaves it untouched.
 bench: install
 	$(PY) -m benchmarks
 	$(PY) -m benchmarks.stimulus

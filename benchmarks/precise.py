@@ -296,7 +296,8 @@ def measure_perturbations(config_path: Path, work: Path, n_thread: int = 2) -> d
         & (both.delta_ci_low_precise <= both.delta_ci_high_grid))
     walls = {mode: next(x["wall_s"] for x in suites if x["mode"] == mode) for mode in MODES}
     return {"walls": walls, "suites": suites, "target_s": SUITE_TARGET_S, "threads_total": n_thread,
-            "tstop_ms": float(base["run"]["tstop"]), "rows": json.loads(both.to_json(orient="records"))}
+            "tstop_ms": float(base["run"]["tstop"]), "config": Path(config_path).name,
+            "rows": json.loads(both.to_json(orient="records"))}
 
 
 def _load() -> list[float] | None:
@@ -361,7 +362,7 @@ def measure_timers(config_path: Path, work: Path, n_thread: int = 2, python: Pat
         print(f"timers {name}: time_simulate {record['timers'].get('time_simulate', float('nan')):.2f} s", flush=True)
         shutil.rmtree(out, ignore_errors=True)
     return {"python": str(python), "nest": env["nest"], "threads": n_thread, "tstop_ms": float(base["run"]["tstop"]),
-            "runs": runs}
+            "config": Path(config_path).name, "runs": runs}
 
 
 def timer_summary(value: float | list[float]) -> dict:
@@ -403,8 +404,8 @@ def render_timers(timers: dict) -> list[str]:
         return lines + [f"Not measured: {timers['skipped']}.", ""]
     runs = timers["runs"]
     lines += [f"NEST {timers['nest']} built with `-Dwith-detailed-timers=ON` (`.venv-timers/`, `make timers-env`), "
-              f"1 process x {timers['threads']} threads, {timers.get('tstop_ms', 3000.0) / 1000:g} s of the precise "
-              "model; `run_pointnet.py "
+              f"1 process x {timers['threads']} threads, {timers.get('tstop_ms', 3000.0) / 1000:g} s of "
+              f"`{timers.get('config', 'config.json')}` (precise); `run_pointnet.py "
               "--kernel-timers` writes every `time_*` of `nest.GetKernelStatus()` after the run. A timer that each "
               "thread keeps (`time_update`, `time_deliver_spike_data`, `time_communicate_prepare`, ...) is shown "
               "as its **maximum over the threads** (mean in brackets; every value in `precise_results.json`); the "
@@ -451,7 +452,8 @@ def render_suite(per: dict) -> list[str]:
         return [f"Wall time (baseline + 8, one worker, 2 threads): grid {per['walls']['grid']:.0f} s, precise "
                 f"{per['walls']['precise']:.0f} s.", ""]
     target = per.get("target_s", SUITE_TARGET_S)
-    lines = [f"Wall time of `python -m perturbations run` (baseline + 8, each run in its own process; the whole "
+    lines = [f"Wall time of `python -m perturbations run --config {per.get('config', 'config.json')}` (baseline + 8, "
+             "each run in its own process; the whole "
              f"command: Dask start, the runs, the summary and its figures), {per.get('threads_total', 2)} threads in "
              f"total. Target: the precise suite in <= {target:.0f} s.", "",
              "| mode | Dask workers x NEST threads per run | wall s | <= 60 s | load average before |",
