@@ -405,8 +405,9 @@ def rerun_best(tuning: GrayTuning) -> dict:
 
 
 def write_tuned(best: dict, tuning: GrayTuning, command: str, evaluations: int) -> list[Path]:
-    """Write the tuned model: ``build_network/background.csv``, ``components/weight_scales_background.json`` and
-    the tuning record ``components/weight_scales_background.tuning.json``; return the paths."""
+    """Write the tuned model: ``build_network/background.csv``, ``components/weight_scales_background.json``, the
+    tuning record ``components/weight_scales_background.tuning.json`` and a copy of every evaluation
+    (``.evaluations.csv`` beside it); return the paths."""
     from build_network.background import BACKGROUND_FILE
     from build_network.build import MODELS
 
@@ -422,11 +423,12 @@ def write_tuned(best: dict, tuning: GrayTuning, command: str, evaluations: int) 
         "best_loss": best["loss"], "rerun_of": best.get("rerun_of"), "params": params, "e_cv": best["e_cv"],
         "e_cv_relative_to_poisson": best["e_cv_relative"], "n_e_cv": best["n_e_cv"],
         "criteria": meets_gray_criteria(summary, best["e_cv"]), "summary": best["summary"],
-        "evaluations_file": str(tuning.evaluations)}
+        "evaluations_file": str(scales_file.with_name(f"{scales_file.stem}.evaluations.csv"))}
     written = []
     for path, text in ((BACKGROUND_FILE, tuning.background_table(params).to_csv(index=False, float_format="%.6g")),
                        (scales_file, json.dumps(scales, indent=2) + "\n"),
-                       (scales_file.with_name(f"{scales_file.stem}.tuning.json"), json.dumps(record, indent=2) + "\n")):
+                       (scales_file.with_name(f"{scales_file.stem}.tuning.json"), json.dumps(record, indent=2) + "\n"),
+                       (scales_file.with_name(f"{scales_file.stem}.evaluations.csv"), tuning.evaluations.read_text())):
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(text)
         tmp.replace(path)
