@@ -9,7 +9,7 @@ NETWORK_FILES := network/V1_nodes.h5 network/V1_node_types.csv network/LGN_nodes
                  network/V1_V1_edges.h5 network/V1_V1_edge_types.csv network/LGN_V1_edges.h5 network/LGN_V1_edge_types.csv \
                  network/BKG_nodes.h5 network/BKG_node_types.csv network/BKG_V1_edges.h5 network/BKG_V1_edge_types.csv
 
-.PHONY: run test install network bench lint mpi-env timers-env
+.PHONY: run test install network bench bench-allen lint mpi-env timers-env
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ bench: install
 	$(PY) -m benchmarks
 	$(PY) -m benchmarks.stimulus
 	$(PY) -m benchmarks.precise
+
+# The Allen-size column (230,924 cells, Billeh et al. 2020's count): build, then 1 s at dt 0.1 ms on 2 threads, time
+# and peak memory (about 5 minutes, 15 GB) into benchmarks/allen_size/; not part of `make bench`.
+bench-allen: install
+	$(PY) -m benchmarks --sections large --large-cells 230924 --out benchmarks/allen_size
 
 lint: install
 	$(PY) -m ruff check .

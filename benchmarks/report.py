@@ -385,7 +385,8 @@ def render_markdown(results: dict, figures: list[Path] | None = None) -> str:
               "- every measurement ran in a fresh process, once; times are wall-clock seconds; memory is the peak "
               "resident set size of that process (`ru_maxrss`), MB = 2^20 bytes",
               f"- networks: seed {plan['seed']}, built into a temporary folder (the repository's `network/` is not "
-              "used); LGN spikes from `python -m inputs spikes` with `config.json`'s genotype, stimulus and seed",
+              "used); LGN spikes from `python -m inputs spikes` with `config_seed.json`'s genotype, stimulus and seed "
+              "(the benchmarks measure the seed's model)",
               ""]
 
     lines += ["## Targets", "", "| target | required | measured | status | note |", "|---|---|---|---|---|"]
