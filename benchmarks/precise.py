@@ -19,6 +19,11 @@
     interval (grid and precise with 1 Dask worker x 2 NEST threads), and the precise suite's wall time with the
     same 2 threads split two ways, 1 worker x 2 threads and 2 workers x 1 thread, against the target of
     :data:`SUITE_TARGET_S`; the wall time of each run (its own process) shows which one dominates.
+``mpi``
+    When ``.venv-mpi/`` (``make mpi-env``: NEST 3.10 with MPI) and ``mpirun`` exist: 3 s of ``--config``
+    (precise), 1 process x 2 threads against ``mpirun -n 2`` x 1 thread, both with that NEST; each process's wall
+    time and peak memory (``/usr/bin/time``), and whether the two wrote the same spikes. Skipped, saying so,
+    otherwise.
 ``timers``
     Where a simulation's time goes inside NEST: the baseline (3 s of ``--config``, precise) and ``LIF_exc_excite``
     (the suite's +230 pA clamp on every LIF_exc cell), 1 process x 2 threads, run by ``run_pointnet.py
@@ -52,12 +57,14 @@ from .report import machine_info, machine_label
 
 REPO = Path(__file__).resolve().parents[1]
 MODES = {"grid": {"spike_timing": "grid", "dt": 0.01}, "precise": {"spike_timing": "precise", "dt": 0.1}}
-SECTIONS = ("neuron", "network", "perturbations", "timers")
+SECTIONS = ("neuron", "network", "perturbations", "timers", "mpi")
 SUITE_TARGET_S = 60.0  # the whole precise suite (baseline + 8) on 2 threads in total
 SUITE_SPLITS = ((1, 2), (2, 1))  # (Dask workers, NEST threads per run) of the precise suite: 2 threads in total
 RUN_LINE = re.compile(r"^\s+(\S+): ([0-9.]+) s$")  # python -m perturbations run: "  NAME: 12.3 s"
 TIMERS_PYTHON = REPO / ".venv-timers" / "bin" / "python"
 TIMER_RUNS = ("baseline", "LIF_exc_excite")
+MPI_PYTHON = REPO / ".venv-mpi" / "bin" / "python"
+TIME_LINE = re.compile(r"^RANK-TIME ([0-9.]+) s ([0-9]+) KB$")  # /usr/bin/time -f below
 # Kernel timers measured in Prepare or while building, outside time_simulate (no share of it is shown).
 OUTSIDE_SIMULATE = ("time_communicate_prepare", "time_gather_target_data", "time_communicate_target_data",
                     "time_construction_create", "time_construction_connect", "time_omp_synchronization_construction")
@@ -528,6 +535,67 @@ def _provenance(results: dict, section: str) -> list[str]:
             f"section {_loadfmt(by.get('load_average'))}.", ""]
 
 
+def _mpi_run(argv: list[str], config: dict, path: Path) -> dict:
+    """Run ``argv`` (ending in the runner) on ``config``; each process's wall s and peak KB, and the spikes."""
+    import h5py
+
+    path.write_text(json.dumps(config, indent=2))
+    start = time.perf_counter()
+    result = subprocess.run([*argv, str(path), "--no-build"], cwd=REPO, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} {path} failed:\n{result.stderr[-2000:]}")
+    ranks = [TIME_LINE.match(x) for x in result.stderr.splitlines()]
+    ranks = [{"wall_s": float(m[1]), "peak_mb": int(m[2]) / 1024} for m in ranks if m]
+    out = Path(config["manifest"]["$OUTPUT_DIR"])
+    with h5py.File(out / "spikes.h5", "r") as f:
+        grp = f["spikes/V1"]
+        spikes = np.rec.fromarrays([grp["node_ids"][()], grp["timestamps"][()]])
+    spikes.sort()
+    return {"command_wall_s": wall, "processes": ranks, "spikes": spikes}
+
+
+def measure_mpi(config_path: Path, work: Path, python: Path = MPI_PYTHON) -> dict:
+    """One process x 2 threads against ``mpirun -n 2`` x 1 thread with the MPI NEST (see the module docstring)."""
+    if not Path(python).exists():
+        return {"skipped": f"{python} does not exist (`make mpi-env` builds NEST with MPI, about 20-30 min)"}
+    if shutil.which("mpirun") is None:
+        return {"skipped": "mpirun not found (apt-get install openmpi-bin)"}
+    base = _absolute(config_path)
+    lgn = _mode_lgn(config_path, base, work, "precise")
+    timed = ["/usr/bin/time", "-f", "RANK-TIME %e s %M KB", str(python), str(REPO / "run_pointnet.py")]
+    rows, spikes = [], {}
+    for name, launcher, threads in (("1 process x 2 threads", [], 2),
+                                    ("mpirun -n 2 x 1 thread", ["mpirun", "--allow-run-as-root", "--oversubscribe",
+                                                                "-n", "2"], 1)):
+        config = _suite_config(base, "precise", lgn, threads)
+        config["manifest"]["$OUTPUT_DIR"] = str(work / f"mpi_{threads}")
+        record = _mpi_run([*launcher, *timed], config, work / f"mpi_{threads}.json")
+        spikes[name] = record.pop("spikes")
+        rows.append({"run": name, "load_average_before": _load(), **record, "n_spikes": len(spikes[name])})
+        shutil.rmtree(work / f"mpi_{threads}", ignore_errors=True)
+    first, second = spikes.values()
+    return {"python": str(python), "config": Path(config_path).name, "tstop_ms": float(base["run"]["tstop"]),
+            "rows": rows, "identical_spikes": bool(len(first) == len(second) and (first == second).all())}
+
+
+def render_mpi(mpi: dict) -> list[str]:
+    """The MPI section as Markdown lines."""
+    lines = ["## One network over two MPI ranks", ""]
+    if "skipped" in mpi:
+        return lines + [f"Skipped: {mpi['skipped']}.", ""]
+    lines += [f"{mpi['tstop_ms'] / 1000:g} s of `{mpi['config']}` (precise) with the NEST of `{mpi['python']}`; "
+              f"each process timed by `/usr/bin/time`. Same spikes in both: "
+              f"**{'yes' if mpi['identical_spikes'] else 'no'}**.",
+              "", "| run | command wall s | per process: wall s, peak MB | V1 spikes | load average before |",
+              "|---|---:|---|---:|---|"]
+    for r in mpi["rows"]:
+        per = "; ".join(f"{p['wall_s']:.1f} s, {p['peak_mb']:.0f} MB" for p in r["processes"])
+        lines.append(f"| {r['run']} | {r['command_wall_s']:.1f} | {per} | {r['n_spikes']:,} | "
+                     f"{_loadfmt(r['load_average_before'])} |")
+    return lines + [""]
+
+
 def render(results: dict) -> str:
     """The results as Markdown."""
     lines = ["# Precise spike timing against the grid", "", f"Machine: {machine_label(results['machine'])}; commit "
@@ -578,6 +646,9 @@ def render(results: dict) -> str:
     if "timers" in results:
         timers = render_timers(results["timers"])
         lines += timers[:2] + _provenance(results, "timers") + timers[2:]
+    if "mpi" in results:
+        mpi = render_mpi(results["mpi"])
+        lines += mpi[:2] + _provenance(results, "mpi") + mpi[2:]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -595,7 +666,8 @@ def main(argv: list[str] | None = None) -> int:
     measure = {"neuron": lambda: measure_neuron(args.seeds),
                "network": lambda: measure_network(args.config, args.seeds, work),
                "perturbations": lambda: measure_perturbations(args.config, work),
-               "timers": lambda: measure_timers(args.config, work)}
+               "timers": lambda: measure_timers(args.config, work),
+               "mpi": lambda: measure_mpi(args.config, work)}
     work = Path(tempfile.mkdtemp(prefix="precise-bench-"))
     try:
         for section in SECTIONS:

@@ -350,3 +350,19 @@ def test_results_md_points_at_the_other_tables_and_says_what_an_old_table_predat
     results["machine"]["date"] = "2026-12-02T00:00:00+00:00"
     top = render_markdown(results).split("## Targets")[0]
     assert "precise_results.md" in top and "This table was measured" not in top
+
+
+def test_mpi_section_renders_rows_or_the_reason_it_was_skipped():
+    from benchmarks.precise import render_mpi
+
+    skipped = render_mpi({"skipped": "mpirun not found (apt-get install openmpi-bin)"})
+    assert "Skipped: mpirun not found (apt-get install openmpi-bin)." in skipped
+    mpi = {"python": ".venv-mpi/bin/python", "config": "config_seed.json", "tstop_ms": 3000.0, "identical_spikes": True,
+           "rows": [{"run": "1 process x 2 threads", "command_wall_s": 6.0, "n_spikes": 1234,
+                     "processes": [{"wall_s": 5.9, "peak_mb": 800.0}], "load_average_before": [0.1, 0.2, 0.3]},
+                    {"run": "mpirun -n 2 x 1 thread", "command_wall_s": 7.5, "n_spikes": 1234,
+                     "processes": [{"wall_s": 7.0, "peak_mb": 600.0}, {"wall_s": 7.1, "peak_mb": 590.0}],
+                     "load_average_before": None}]}
+    text = "\n".join(render_mpi(mpi))
+    assert "Same spikes in both: **yes**" in text
+    assert "| mpirun -n 2 x 1 thread | 7.5 | 7.0 s, 600 MB; 7.1 s, 590 MB | 1,234 |" in text
