@@ -570,9 +570,10 @@ def measure_mpi(config_path: Path, work: Path, python: Path = MPI_PYTHON) -> dic
                                                                 "-n", "2"], 1)):
         config = _suite_config(base, "precise", lgn, threads)
         config["manifest"]["$OUTPUT_DIR"] = str(work / f"mpi_{threads}")
+        load = _load()
         record = _mpi_run([*launcher, *timed], config, work / f"mpi_{threads}.json")
         spikes[name] = record.pop("spikes")
-        rows.append({"run": name, "load_average_before": _load(), **record, "n_spikes": len(spikes[name])})
+        rows.append({"run": name, "load_average_before": load, **record, "n_spikes": len(spikes[name])})
         shutil.rmtree(work / f"mpi_{threads}", ignore_errors=True)
     first, second = spikes.values()
     return {"python": str(python), "config": Path(config_path).name, "tstop_ms": float(base["run"]["tstop"]),
