@@ -76,6 +76,39 @@ def meets_criteria(summary: pd.DataFrame) -> dict[str, bool]:
     return checks
 
 
+def _pop_name(query: str) -> str:
+    """The population of a bmtk node query such as ``pop_name=='PV'``."""
+    return query.split("==")[1].strip("'")
+
+
+def scaled_edge_types(types: pd.DataFrame, ei: dict[str, str], scales: dict[str, float],
+                      lgn: bool = False) -> pd.DataFrame:
+    """An edge-type table (``*_edge_types.csv`` as built with all scales at 1) with its weights scaled.
+
+    Parameters
+    ----------
+    types : pandas.DataFrame
+        The table (``source_query``, ``target_query``, ``syn_weight``).
+    ei : dict of str to str
+        ``e`` or ``i`` per population.
+    scales : dict of str to float
+        Weight scales by key of :func:`build_network.params.weight_scale_keys` (``e_to_i``, ``lgn_to_PV``, ...).
+    lgn : bool
+        The table is LGN -> V1 (keys ``lgn_to_<target>``) rather than V1 -> V1 (``<e|i>_to_<e|i>``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy, ``syn_weight`` multiplied by each row's scale: exactly what the builder writes with those scales.
+    """
+    if lgn:
+        keys = [f"lgn_to_{_pop_name(q)}" for q in types.target_query]
+    else:
+        keys = [f"{ei[_pop_name(s)]}_to_{ei[_pop_name(t)]}" for s, t in zip(types.source_query, types.target_query,
+                                                                            strict=True)]
+    return types.assign(syn_weight=types.syn_weight * np.array([scales[k] for k in keys]))
+
+
 @dataclass
 class Evaluator:
     """Runs the network with candidate weight scales (see the module docstring).
@@ -126,14 +159,7 @@ class Evaluator:
         self.config = config
 
     def _scaled_types(self, name: str, scales: dict) -> pd.DataFrame:
-        types = pd.read_csv(self.base / name, sep=" ")
-        if name.startswith("LGN"):
-            keys = [f"lgn_to_{q.split('==')[1].strip(chr(39))}" for q in types.target_query]
-        else:
-            keys = [f"{self.ei[s.split('==')[1].strip(chr(39))]}_to_{self.ei[t.split('==')[1].strip(chr(39))]}"
-                    for s, t in zip(types.source_query, types.target_query, strict=True)]
-        types["syn_weight"] = types.syn_weight * np.array([scales[k] for k in keys])
-        return types
+        return scaled_edge_types(pd.read_csv(self.base / name, sep=" "), self.ei, scales, lgn=name.startswith("LGN"))
 
     def __call__(self, scales: dict) -> pd.DataFrame:
         """Run one evaluation; return its population summary (also kept in :attr:`history`)."""

@@ -20,6 +20,7 @@ Only spontaneous activity is used: the flash and grating metrics are held out (`
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .rates import cell_table, population_summary, read_nodes, read_spikes
+from .tune import scaled_edge_types
 
 REPO = Path(__file__).resolve().parents[1]
 POPULATIONS = ("LIF_exc", "PV", "SST", "VIP")
@@ -63,13 +65,21 @@ def from_vector(x: np.ndarray) -> dict[str, float]:
     return out
 
 
+@functools.lru_cache(maxsize=512)
+def _poisson_cv_of(n: int, draws: int, seed: int) -> float:
+    """Mean ISI CV of ``n`` uniform spike times, ``draws`` Monte Carlo samples from the stream (seed, n)."""
+    isi = np.diff(np.sort(np.random.default_rng([seed, n]).random((draws, n)), axis=1), axis=1)
+    return float((isi.std(axis=1) / isi.mean(axis=1)).mean())
+
+
 def poisson_cv(n_spikes: np.ndarray, draws: int = 4000, seed: int = 0) -> np.ndarray:
     """Mean ISI CV of a Poisson train that fired ``n_spikes`` spikes in a window (uniform spike times).
 
     Given its count, a Poisson train's spike times are uniform in the window, so the CV its ISIs show depends on
     the count alone: about 0.75 for 5 spikes, 0.95 for 40, -> 1. Short runs of slow cells therefore show CVs well
     below 1 even for perfectly irregular firing; dividing by this gives a window-free irregularity (1: Poisson).
-    Monte Carlo with a fixed seed; counts above 400 take the value at 400.
+    Monte Carlo with a fixed stream per count (the value for a count does not depend on the other counts asked
+    for), cached; counts above 400 take the value at 400.
 
     Parameters
     ----------
@@ -82,12 +92,8 @@ def poisson_cv(n_spikes: np.ndarray, draws: int = 4000, seed: int = 0) -> np.nda
     [0.7, 1.0]
     """
     n_spikes = np.minimum(np.asarray(n_spikes, dtype=int), 400)
-    rng = np.random.default_rng(seed)
-    out = np.empty(len(n_spikes))
-    for n in np.unique(n_spikes):
-        isi = np.diff(np.sort(rng.random((draws, n)), axis=1), axis=1)
-        out[n_spikes == n] = (isi.std(axis=1) / isi.mean(axis=1)).mean()
-    return out
+    values = {n: _poisson_cv_of(int(n), draws, seed) for n in np.unique(n_spikes)}
+    return np.array([values[n] for n in n_spikes], dtype=float)
 
 
 def e_cell_cv(cells: pd.DataFrame, min_spikes: int = MIN_SPIKES_FOR_CV) -> tuple[float, float, int]:
@@ -272,11 +278,8 @@ class GrayTuning:
         network.mkdir(parents=True)
         for file in LINKED:
             (network / file).symlink_to(self.base / file)
-        types = pd.read_csv(self.base / "V1_V1_edge_types.csv", sep=" ")
-        keys = [f"{self.ei[s.split('==')[1].strip(chr(39))]}_to_{self.ei[t.split('==')[1].strip(chr(39))]}"
-                for s, t in zip(types.source_query, types.target_query, strict=True)]
-        types["syn_weight"] = types.syn_weight * np.array([params[k] for k in keys])
-        types.to_csv(network / "V1_V1_edge_types.csv", sep=" ", index=False)
+        scaled_edge_types(pd.read_csv(self.base / "V1_V1_edge_types.csv", sep=" "), self.ei, params).to_csv(
+            network / "V1_V1_edge_types.csv", sep=" ", index=False)
         bkg_types = pd.read_csv(self.base / "BKG_V1_edge_types.csv", sep=" ")
         table = self.background_table(params)
         weight = {(f"pop_name=='bkg_{r.source_type}'", f"pop_name=='{r.target}'"):
