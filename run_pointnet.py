@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from common.errors import run_cli
 from simulation import ConfigError, simulate
 
 
@@ -34,4 +35,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from build_network.params import WEIGHT_SCALES_FILE, ParameterError, load_populations, load_weight_scales
+from common.errors import run_cli
 from inputs.stimuli import CONDITIONS as STIMULUS_CONDITIONS
 from inputs.stimuli import STIMULI_FILE, StimulusError
 from simulation.config import write_json
@@ -293,4 +294,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

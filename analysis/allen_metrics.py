@@ -73,6 +73,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from common.errors import UserError
+
 if TYPE_CHECKING:
     from allensdk.brain_observatory.ecephys.ecephys_session import EcephysSession
 
@@ -110,7 +112,7 @@ PSTH_BYTES = 64 * 2**20
 _PSTH_BIN_S = 0.001  # AllenSDK's default psth_resolution
 
 
-class MetricsError(ValueError):
+class MetricsError(UserError):
     """Input the metrics cannot be computed from; the message names the field and its valid values."""
 
 

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import UserError
+
 from .rates import read_spikes, spike_populations
 
 #: Fewer spikes than this, or fewer avalanches than MIN_AVALANCHES, is too little for the fits.
@@ -49,7 +51,7 @@ KEYS = ("branching_ratio_mr", "branching_ratio_naive", "size_alpha", "duration_a
         "p_lognormal", "regime")
 
 
-class CriticalityError(ValueError):
+class CriticalityError(UserError):
     """The spikes or options cannot be analysed."""
 
 

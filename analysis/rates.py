@@ -14,13 +14,15 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from common.errors import UserError
+
 from .reference import tuning_targets
 
 MIN_SPIKES_FOR_CV = 4
 POSITION_COLUMNS = ("x", "y", "z")
 
 
-class RunDataError(ValueError):
+class RunDataError(UserError):
     """The files of a run cannot be read or do not belong together."""
 
 

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from build_network.params import load_populations as load_model_populations
+from common.errors import UserError
 from inputs.rates import qc_mask
 
 HERE = Path(__file__).resolve().parent
@@ -73,7 +74,7 @@ DATA_FILES = {
 }
 
 
-class ReferenceDataError(ValueError):
+class ReferenceDataError(UserError):
     """The reference data are missing or malformed."""
 
 

@@ -39,6 +39,8 @@ from pathlib import Path
 import psutil
 from tqdm import tqdm
 
+from common.errors import run_cli
+
 from .guard import MB, MemoryGuard
 from .perturbations import measure_suite
 from .report import (
@@ -485,4 +487,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from common.errors import run_cli
+
 from . import params
 from .background import BACKGROUND_FILE, POOL_FILE
 from .build import COMPRESSIONS, DEFAULT_MODEL, MODELS, RULES, ModelSpec, build_network
@@ -65,4 +67,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

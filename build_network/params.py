@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.errors import UserError
+
 PARAMS_DIR = Path(__file__).resolve().parent
 COMPONENTS_DIR = PARAMS_DIR.parent / "components"
 POPULATIONS_FILE = PARAMS_DIR / "populations.csv"
@@ -32,7 +34,7 @@ WEIGHT_SCALES_FILE = COMPONENTS_DIR / "weight_scales.json"
 CELL_MODELS_DIR = COMPONENTS_DIR / "point_neuron_models"
 
 
-class ParameterError(ValueError):
+class ParameterError(UserError):
     """A model parameter file holds a value the builder cannot use."""
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from analysis.rates import RunDataError
+from common.errors import run_cli
 from simulation.config import ConfigError
 
 from .ga import GA_FILE
@@ -200,4 +201,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.errors import UserError
 from neurons.models import NeuronError, load_model
 from simulation.config import read_json
 
@@ -31,7 +32,7 @@ SCHEMA = {"n_cells": None, "fraction_exc": None, "neuron": None, "delay_ms": Non
           "run": ("tstop_ms", "dt_ms")}
 
 
-class CircuitError(ValueError):
+class CircuitError(UserError):
     """A circuit parameter or option that cannot be used."""
 
 

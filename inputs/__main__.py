@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.errors import run_cli
+
 from .rates import (
     DEFAULT_SESSION_TYPE,
     GENOTYPES,
@@ -152,4 +154,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

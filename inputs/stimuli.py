@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.errors import UserError
+
 INPUTS_DIR = Path(__file__).resolve().parent
 STIMULI_FILE = INPUTS_DIR / "stimuli.json"
 CONDITIONS = ("gray", "flash", "gratings", "seed")
@@ -41,7 +43,7 @@ PRESENTATION_COLUMNS = ("start_time", "stop_time", "stimulus_name", "color", "or
                         "spatial_frequency", "contrast", "stimulus_key", "screen")
 
 
-class StimulusError(ValueError):
+class StimulusError(UserError):
     """A stimulus condition or protocol parameter cannot be used; the message names the field and valid values."""
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.errors import UserError
+
 #: Stimulus codes of the ``firing_rate_<code>`` metrics: flashes, drifting gratings, static gratings,
 #: natural scenes, dot motion, receptive-field gabors.
 STIMULI = ("fl", "dg", "sg", "ns", "dm", "rf")
@@ -27,7 +29,7 @@ UNIT_COLUMNS = ("ecephys_unit_id", "ecephys_session_id", "genotype", "session_ty
 CACHE_FILES = ("sessions.csv", "probes.csv", "channels.csv", "units.csv")
 
 
-class UnitsError(ValueError):
+class UnitsError(UserError):
     """A unit source is missing, incomplete, or not in the unit-table schema."""
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.errors import run_cli
+
 from . import figures
 from .models import STUDY_MODELS, NeuronError, load_model, v1_models
 from .patterns import STEP_START_MS, run_patterns
@@ -197,4 +199,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_network.params import CELL_MODELS_DIR, load_populations
+from common.errors import UserError
 from simulation.config import read_json
 
 PARAMS_DIR = Path(__file__).resolve().parent / "params"
 STUDY_MODELS = ("lif", "lif_cond", "elif", "adex")
 
 
-class NeuronError(ValueError):
+class NeuronError(UserError):
     """A model, parameter or input the single-neuron tools cannot use."""
 
 

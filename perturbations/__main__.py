@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import run_cli
 from simulation.config import ConfigError
 from simulation.run import load_config
 
@@ -90,4 +91,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -23,6 +23,8 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from common.errors import UserError
+
 RUN_KEYS = {"tstart": "start time (ms)", "tstop": "stop time (ms)", "dt": "time step (ms)",
             "n_thread": "NEST threads (int >= 1, or 'auto' for the machine's cores)",
             "precise_times": "precise spike times for spike inputs (slow; default false here)",
@@ -36,7 +38,7 @@ SPIKE_TIMING = ("grid", "precise")
 SPIKE_MODULES = ("sonata", "h5", "hdf5")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """The configuration cannot be run as it is."""
 
 
