@@ -196,7 +196,9 @@ def check_inputs(config: dict, path: Path) -> None:
         if isinstance(node_set, dict) and "population" in node_set and node_set["population"] not in populations:
             raise ConfigError(f"{path}: inputs.{name}.node_set names population {node_set['population']!r}; "
                               f"valid populations are {sorted(populations)}.")
-        if module in SPIKE_MODULES and not run.get("precise_times", spike_timing(config) == "precise"):
+        # precise_times unset: off-grid spikes for spike_timing 'precise', and for a configuration without
+        # spike_timing (not the project's) bmtk's own default, precise (PointSimulator's sg_params)
+        if module in SPIKE_MODULES and not run.get("precise_times", config.get("spike_timing", "precise") == "precise"):
             _check_spike_grid(Path(spec["input_file"]), dt, f"inputs.{name}.input_file", path)
 
 
@@ -358,7 +360,9 @@ def prepare(config: dict, staging: str | None = None) -> dict:
     run = prepared["run"]
     if run.get("n_thread", "auto") == "auto":
         run["n_thread"] = os.cpu_count() or 1
-    run.setdefault("precise_times", spike_timing(prepared) == "precise")
+    # the project's configurations state spike_timing (precise -> off-grid input spikes, grid -> on the grid); one
+    # without it (bmtk's examples, a network of your own) gets bmtk's own default, precise_times true
+    run.setdefault("precise_times", prepared.get("spike_timing", "precise") == "precise")
     report = voltage_report(prepared)
     if report is not None:
         prepared.setdefault("reports", {})["membrane_potential"] = report
