@@ -36,6 +36,14 @@ VOLTAGE_SAMPLE_KEYS = {"enabled", "cells_per_population"}
 PRECISE_MODELS = {"iaf_psc_delta": "iaf_psc_delta_ps"}
 SPIKE_TIMING = ("grid", "precise")
 SPIKE_MODULES = ("sonata", "h5", "hdf5")
+#: NEST's time grain (ms; 1000 tics per ms) and the longest run accepted (ms: one year of model time).
+MIN_DT_MS = 0.001
+MAX_TSTOP_MS = 365 * 24 * 3600 * 1000.0
+#: The most NEST threads per core accepted (100,000 threads crash NEST with a segmentation fault).
+THREADS_PER_CORE = 4
+#: The project's own input sections with a random seed: an integer in [0, MAX_SEED].
+SEEDED_SECTIONS = ("lgn_input", "background_input")
+MAX_SEED = 2**32 - 1
 
 
 class ConfigError(UserError):
@@ -65,6 +73,8 @@ def read_json(path: Path, error: type[ValueError] = ConfigError, what: str = "co
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise error(f"{path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.") from err
+    except UnicodeDecodeError as err:
+        raise error(f"{path} is not a text (UTF-8 JSON) file: {err.reason} at byte {err.start}.") from err
     if not isinstance(raw, dict):
         raise error(f"{path} must hold a JSON object, not {type(raw).__name__}.")
     return raw
@@ -104,15 +114,20 @@ def check_run(run: dict, path: Path) -> None:
             raise ConfigError(f"{path}: run.{key} is missing ({RUN_KEYS[key]}).")
     dt, tstop = _number(run, "dt", path), _number(run, "tstop", path)
     tstart = _number(run, "tstart", path) if "tstart" in run else 0.0
-    if dt <= 0:
-        raise ConfigError(f"{path}: run.dt must be > 0 ms, got {dt}.")
-    if tstop <= 0:
-        raise ConfigError(f"{path}: run.tstop must be > 0 ms, got {tstop}.")
+    if not MIN_DT_MS <= dt <= tstop:
+        raise ConfigError(f"{path}: run.dt must lie in [{MIN_DT_MS} ms (NEST's time grain), run.tstop], got {dt}.")
+    if not 0 < tstop <= MAX_TSTOP_MS:
+        raise ConfigError(f"{path}: run.tstop must lie in (0, {MAX_TSTOP_MS:g}] ms (a year of model time; NEST's "
+                          f"clock ends near 1.2e15 ms), got {tstop}.")
     if not 0 <= tstart < tstop:
         raise ConfigError(f"{path}: run.tstart must satisfy 0 <= tstart < tstop, got tstart={tstart}, tstop={tstop}.")
     n_thread = run.get("n_thread", "auto")
-    if n_thread != "auto" and (isinstance(n_thread, bool) or not isinstance(n_thread, int) or n_thread < 1):
-        raise ConfigError(f"{path}: run.n_thread must be an integer >= 1 or 'auto', got {n_thread!r}.")
+    cores = os.cpu_count() or 1
+    if n_thread != "auto" and (isinstance(n_thread, bool) or not isinstance(n_thread, int)
+                               or not 1 <= n_thread <= THREADS_PER_CORE * cores):
+        raise ConfigError(f"{path}: run.n_thread must be 'auto' (this machine's {cores} cores) or an integer from 1 "
+                          f"to {THREADS_PER_CORE * cores} ({THREADS_PER_CORE} per core; NEST crashes with far more "
+                          f"threads than cores), got {n_thread!r}.")
     for key in ("precise_times", "overwrite_output_dir", "print_time", "block_run"):
         if key in run and not isinstance(run[key], bool):
             raise ConfigError(f"{path}: run.{key} must be true or false, got {run[key]!r}.")
@@ -295,6 +310,22 @@ def spike_timing(config: dict, path: Path | str = "configuration") -> str:
     return mode
 
 
+def check_seeds(config: dict, path: Path) -> None:
+    """The project's input sections (:data:`SEEDED_SECTIONS`), when present, are objects with an integer seed.
+
+    Raises
+    ------
+    ConfigError
+    """
+    for section in SEEDED_SECTIONS:
+        if section not in config:
+            continue
+        _expect(isinstance(config[section], dict), path, f"'{section}' must be an object (e.g. {{\"seed\": 0}}).")
+        seed = config[section].get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise ConfigError(f"{path}: {section}.seed must be an integer from 0 to {MAX_SEED}, got {seed!r}.")
+
+
 def check_sections(config: dict, path: Path) -> None:
     """The checks that need no file: sections present and well formed, the run section, the voltage sample.
 
@@ -312,6 +343,7 @@ def check_sections(config: dict, path: Path) -> None:
         raise ConfigError(f"{path}: spike_timing 'precise' needs off-grid input spikes: set run.precise_times to true "
                           "(or leave it out), or use spike_timing 'grid'.")
     check_structure(config, path)
+    check_seeds(config, path)
     check_voltage_sample(config, path)
 
 
