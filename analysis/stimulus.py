@@ -115,18 +115,14 @@ def lgn_spikes(condition: str, presentations: pd.DataFrame, network_dir: Path, p
 
 
 def _write_spikes(path: Path, populations: dict[str, tuple[np.ndarray, np.ndarray]], dt_ms: float | None) -> Path:
-    """SONATA spikes of several populations (bmtk's writer); times rounded to the dt grid (earliest at dt)."""
-    from bmtk.utils.reports.spike_trains import SpikeTrains
-
+    """SONATA spikes of several populations (:func:`common.sonata.write_spikes`, sorted by time); times rounded to
+    the dt grid (earliest at dt)."""
+    from common.sonata import write_spikes
     from inputs.spikes import round_to_grid
 
-    trains = SpikeTrains(units="ms")
-    for population, (ids, times) in populations.items():
-        times = np.asarray(times, float) if dt_ms is None else round_to_grid(times, dt_ms)
-        order = np.lexsort((times, ids))
-        trains.add_spikes(node_ids=np.asarray(ids, np.int64)[order], timestamps=times[order], population=population)
-    trains.to_sonata(str(path))
-    return path
+    return write_spikes(path, {population: (np.asarray(ids, np.int64),
+                                            np.asarray(times, float) if dt_ms is None else round_to_grid(times, dt_ms))
+                               for population, (ids, times) in populations.items()})
 
 
 def stimulus_config(raw: dict, config_path: Path, lgn_file: Path, output_dir: Path, tstop_ms: float, dt_ms: float,

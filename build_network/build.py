@@ -387,7 +387,11 @@ def build_network(out_dir: Path, n_cells: int | None = None, seed: int = 0, spec
 
 def _build_and_save(networks: tuple[NetworkBuilder, ...], spec: ModelSpec, folder: Path, compression: str,
                     progress: bool) -> None:
-    """Build each network's edges and save its nodes and edges with bmtk's writer, one network after the other.
+    """Build each network's edges and save its nodes and edges with bmtk's writer, one network after the other;
+    then give the files the SONATA layout libsonata reads as well (:func:`common.sonata.conform_network`: ``x``,
+    ``y``, ``z`` beside ``positions``, ``node_id_to_ranges`` beside ``node_id_to_range``, type tables with LF line
+    ends, a ``population`` column, ``model_type`` ``point_neuron`` and ``model_template`` ``NULL`` for virtual
+    nodes).
 
     A network's edge tables are handed to bmtk's writer and freed before the next network is built, so the
     peak memory is that of the larger network, not of both.
@@ -403,13 +407,15 @@ def _build_and_save(networks: tuple[NetworkBuilder, ...], spec: ModelSpec, folde
     compression : str
         HDF5 compression, one of :data:`COMPRESSIONS`.
     progress : bool
-        Show a progress bar: one step per edge type and per file written.
+        Show a progress bar: one step per edge type and per file written, and one for the SONATA layout.
     """
+    from common.sonata import conform_network
+
     steps = [f"V1: {r.source}->{r.target}" for r in spec.v1_connections.itertuples()]
     steps += [f"LGN: ->{r.target}" for r in spec.lgn_connections.itertuples()]
     if spec.background is not None:
         steps += [f"BKG: {r.source_type}->{r.target}" for r in spec.background.connections.itertuples()]
-    n_steps = len(steps) + 2 * len(networks)
+    n_steps = len(steps) + 2 * len(networks) + 1
     done = 0  # edge types built so far
 
     def edge_type_done(n: int = 1) -> None:
@@ -430,6 +436,9 @@ def _build_and_save(networks: tuple[NetworkBuilder, ...], spec: ModelSpec, folde
             bar.set_postfix_str(f"writing {net.name}'s edges files")
             net.save_edges(output_dir=str(folder), force_overwrite=True, compression=compression)
             bar.update()
+        bar.set_postfix_str("SONATA layout (x, y, z; node_id_to_ranges; type tables)")
+        conform_network(folder)
+        bar.update()
         bar.set_postfix_str("done")
 
 

@@ -110,8 +110,11 @@ def _filternet_config(work: Path, nodes_dir: Path, movie_file: Path, n_frames: i
 
 
 def write_filter_nodes(cells: pd.DataFrame, protocol: dict, out_dir: Path) -> Path:
-    """Write the LGN cells as a FilterNet SONATA node population (bmtk ``NetworkBuilder``), in ``cells`` order."""
+    """Write the LGN cells as a FilterNet SONATA node population (bmtk ``NetworkBuilder``, then
+    :func:`common.sonata.conform_network`: the layout libsonata reads too), in ``cells`` order."""
     from bmtk.builder import NetworkBuilder
+
+    from common.sonata import conform_network
 
     net = NetworkBuilder("LGN")
     net.add_nodes(N=len(cells), x=cells.x.to_numpy(), y=cells.y.to_numpy(),
@@ -119,7 +122,8 @@ def write_filter_nodes(cells: pd.DataFrame, protocol: dict, out_dir: Path) -> Pa
                   model_template=protocol["lgn"]["model_template"],
                   dynamics_params=protocol["lgn"]["dynamics_params"], pop_name="tON")
     net.build()
-    net.save_nodes(output_dir=str(out_dir))
+    net.save_nodes(output_dir=str(out_dir), compression="none")  # libsonata's wheels read no gzip
+    conform_network(out_dir)
     return Path(out_dir)
 
 

@@ -1,4 +1,5 @@
-"""Poisson spike trains of the LGN cells, written as SONATA spikes with bmtk's ``PoissonSpikeGenerator``.
+"""Poisson spike trains of the LGN cells, drawn with bmtk's ``PoissonSpikeGenerator`` and written as SONATA spikes
+(:func:`common.sonata.write_spikes`: the layout bmtk and libsonata both read).
 
 Rates come from the committed tables beside this module (``lgn_rates.csv`` and its quantiles): no network and
 no data folder are needed at run time. Homogeneous mode gives every LGN cell the typical rate of the chosen
@@ -8,12 +9,13 @@ rates (inverse-CDF sampling, linear between the committed quantiles), because re
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
+
+from common.sonata import write_spikes as write_sonata_spikes
 
 from .rates import GENOTYPES, QC_CHOICES, quantiles_path
 from .units import STIMULI, UnitsError
@@ -127,14 +129,15 @@ def write_background_spikes(network_dir: Path, out: Path, tstop_ms: float, seed:
 
 def write_spikes(out: Path, node_ids: np.ndarray, rates_hz: np.ndarray, tstop_ms: float, seed: int,
                  dt_ms: float | None = None, population: str = POPULATION, draw: str = "bmtk") -> Path:
-    """Generate homogeneous Poisson spikes and save them as SONATA with bmtk's spike-train writer.
+    """Generate homogeneous Poisson spikes and save them as SONATA (:func:`common.sonata.write_spikes`).
 
     ``draw='bmtk'`` uses bmtk's ``PoissonSpikeGenerator``, which draws spike by spike in Python (about 14 us a
     spike: fine for the LGN's 10^4 to 10^5 spikes). ``draw='numpy'`` draws the same process vectorized (a Poisson
     count per cell, then uniform times), about 100x faster, for inputs of millions of spikes such as the
     circuits' drive. The two give different trains for the same seed.
 
-    Written to a temporary file beside ``out`` and renamed when complete. With ``dt_ms``, spike times are
+    Written sorted by time, to a temporary file beside ``out`` and renamed when complete. With ``dt_ms``, spike
+    times are
     rounded to multiples of dt (the earliest to dt), as NEST's spike generators need unless they run in the
     slower precise-time mode.
 
@@ -184,12 +187,13 @@ def write_spikes(out: Path, node_ids: np.ndarray, rates_hz: np.ndarray, tstop_ms
         counts = rng.poisson(np.asarray(rates_hz, dtype=float) * tstop_ms / 1000.0)
         ids = np.repeat(np.asarray(node_ids, dtype=np.int64), counts)
         return save_spikes(out, ids, rng.uniform(0.0, tstop_ms, counts.sum()), population, dt_ms)
-    return _to_sonata(generator, out, population, dt_ms)
+    frame = generator.to_dataframe(with_population_col=False)
+    return save_spikes(out, frame["node_ids"].to_numpy(), frame["timestamps"].to_numpy(), population, dt_ms)
 
 
 def save_spikes(out: Path, node_ids: np.ndarray, times_ms: np.ndarray, population: str,
                 dt_ms: float | None = None) -> Path:
-    """Save given spikes as SONATA with bmtk's spike-train writer (temporary file, then renamed).
+    """Save given spikes as SONATA, sorted by time (:func:`common.sonata.write_spikes`: temporary file, renamed).
 
     Parameters
     ----------
@@ -208,13 +212,10 @@ def save_spikes(out: Path, node_ids: np.ndarray, times_ms: np.ndarray, populatio
     -------
     Path
     """
-    from bmtk.utils.reports.spike_trains import SpikeTrains
-
-    ids, times = np.asarray(node_ids, dtype=np.int64), np.asarray(times_ms, dtype=float)
-    order = np.lexsort((times, ids))
-    generator = SpikeTrains(default_population=population, units="ms")
-    generator.add_spikes(node_ids=ids[order], timestamps=times[order], population=population)
-    return _to_sonata(generator, out, population, dt_ms)
+    times = np.asarray(times_ms, dtype=float)
+    if dt_ms is not None:
+        times = round_to_grid(times, dt_ms)
+    return write_sonata_spikes(out, {population: (np.asarray(node_ids, dtype=np.int64), times)})
 
 
 def round_to_grid(times_ms: np.ndarray, dt_ms: float) -> np.ndarray:
@@ -226,19 +227,3 @@ def round_to_grid(times_ms: np.ndarray, dt_ms: float) -> np.ndarray:
     [0.1, 0.30000000000000004, 1.0]
     """
     return np.maximum(np.round(np.asarray(times_ms, float) / dt_ms), 1) * dt_ms
-
-
-def _to_sonata(generator, out: Path, population: str, dt_ms: float | None) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        generator.to_sonata(str(tmp))
-        if dt_ms is not None:
-            with h5py.File(tmp, "r+") as h5:
-                times = h5[f"spikes/{population}/timestamps"]
-                times[...] = round_to_grid(times[()], dt_ms)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out

@@ -484,6 +484,10 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True, kerne
 
                     print_summary(config, spikes)  # rates_summary.csv beside the staged spikes, moved with them
             finally:
+                if spikes.is_file():  # the SONATA layout libsonata reads too: uncompressed, uint64 ids, enum sorting
+                    from common.sonata import conform_spikes
+
+                    conform_spikes(spikes)
                 _publish(staging, output_dir, spikes, final)  # the run is complete even if its summary failed
     finally:
         if processes > 1:

@@ -118,14 +118,11 @@ def tiny_run(tiny_config, tmp_path_factory):
 
 
 def sonata_spikes(path, spikes: dict) -> None:
-    """A SONATA spikes file by hand: ``spikes`` maps population -> (node_ids, timestamps_ms)."""
-    with h5py.File(path, "w") as h5:
-        root = h5.create_group("spikes")
-        for population, (ids, times) in spikes.items():
-            grp = root.create_group(population)
-            grp.attrs["sorting"] = "by_time"
-            grp.create_dataset("node_ids", data=np.asarray(ids, dtype=np.uint64))
-            grp.create_dataset("timestamps", data=np.asarray(times, dtype=float))
+    """A SONATA spikes file by hand: ``spikes`` maps population -> (node_ids, timestamps_ms); the project's writer
+    (:func:`common.sonata.write_spikes`, sorted by time), so the file has the layout of every other spikes file."""
+    from common.sonata import write_spikes
+
+    write_spikes(path, spikes)
 
 
 @pytest.fixture()

@@ -150,7 +150,7 @@ def test_summary_agrees_with_an_independent_count(suite, tiny_config):
     base_counts = None
     for name in ("baseline", "SST_excite", "VIP_inhibit"):
         with h5py.File(suite / name / "spikes.h5", "r") as h5:
-            ids = h5["spikes/V1/node_ids"][()] if "V1" in h5["spikes"] else np.zeros(0, dtype=int)
+            ids = h5["spikes/V1/node_ids"][()].astype(np.int64) if "V1" in h5["spikes"] else np.zeros(0, dtype=int)
         rates = np.bincount(ids, minlength=TINY_N) / (TINY_TSTOP_MS / 1000)
         base_counts = rates if base_counts is None else base_counts
         for pop in POPS:

@@ -52,7 +52,7 @@ def test_summary_matches_an_independent_count(first_run, tiny_config):
     pop_of_type = pd.read_csv(network / "V1_node_types.csv", sep=" ").set_index("node_type_id").pop_name
     pops = pop_of_type.reindex(type_ids).to_numpy()
     with h5py.File(out / "spikes.h5", "r") as h5:
-        counts = np.bincount(h5["spikes/V1/node_ids"][()], minlength=TINY_N)
+        counts = np.bincount(h5["spikes/V1/node_ids"][()].astype(np.int64), minlength=TINY_N)  # uint64 on disk
     for pop in ("LIF_exc", "PV", "SST", "VIP"):
         rates = counts[pops == pop] / (TINY_TSTOP_MS / 1000.0)
         row = summary.loc[pop]

@@ -18,7 +18,8 @@ TSTOP_MS = 20000.0
 def _read(path):
     with h5py.File(path, "r") as h5:
         grp = h5["spikes/LGN"]
-        return grp["node_ids"][()], grp["timestamps"][()], dict(grp["timestamps"].attrs)
+        assert grp["node_ids"].dtype == np.uint64  # the SONATA layout (common.sonata.write_spikes)
+        return grp["node_ids"][()].astype(np.int64), grp["timestamps"][()], dict(grp["timestamps"].attrs)
 
 
 @pytest.fixture(scope="module")
