@@ -90,16 +90,19 @@ def _log_bins(*samples: np.ndarray) -> np.ndarray:
 
 
 def plot_rate_distributions(cells: pd.DataFrame, rates: pd.DataFrame, summary: pd.DataFrame, condition: str,
-                            path: Path, title: str = "") -> Path:
+                            path: Path, title: str = "", referenced: set[str] | None = None) -> Path:
     """Per population: the model's rates beside the data's (``condition``) and the Billeh et al. 2020 model's, on a
     log axis (equal bins in log rate, each sample normalised to its size, zeros included in the size); the
-    fraction of zero rates is written in each legend."""
+    fraction of zero rates is written in each legend. Only the pop_names in ``referenced`` (default: every model
+    population of ``analysis/populations.csv``) get the data beside them; the others are drawn alone."""
     populations = load_populations()
+    referenced = set(populations.index) if referenced is None else set(referenced) & set(populations.index)
     order = population_order(cells)
     fig, axes = plt.subplots(1, len(order), figsize=(3.4 * len(order), 3.4), squeeze=False)
     for k, (pop, ax) in enumerate(zip(order, axes[0], strict=True)):
-        samples = [("model", cells.rate_hz[cells.pop_name == pop].to_numpy(float), _color(pop, k))]
-        if pop in populations.index:
+        samples = [("model" if referenced else "cells", cells.rate_hz[cells.pop_name == pop].to_numpy(float),
+                    _color(pop, k))]
+        if pop in referenced:
             cls = populations.loc[pop, "cell_class"]
             ref = choose_reference(summary, cls, condition)
             if ref is not None:
@@ -120,7 +123,8 @@ def plot_rate_distributions(cells: pd.DataFrame, rates: pd.DataFrame, summary: p
         ax.set_title(pop)
         ax.legend(fontsize=6.5, loc="upper left")
     axes[0, 0].set_ylabel("fraction of cells / units per bin")
-    fig.suptitle(f"{title}rate distributions (model: cells; data: units)", fontsize=10)
+    fig.suptitle(f"{title}rate distributions (model: cells; data: units)" if referenced
+                 else f"{title}rate distributions of the cells", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 

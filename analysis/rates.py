@@ -7,6 +7,7 @@ inter-spike intervals when it fired at least :data:`MIN_SPIKES_FOR_CV` spikes.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,16 +175,30 @@ def load_reference() -> pd.DataFrame:
     return tuning_targets()
 
 
-def population_summary(cells: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
+def population_summary(cells: pd.DataFrame, reference: pd.DataFrame | None = None,
+                       referenced: set[str] | None = None) -> pd.DataFrame:
     """Cells, fraction active, mean and median rate, mean ISI CV per population, beside the reference median.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        Tidy per-cell table (``pop_name``, ``n_spikes``, ``rate_hz``, ``isi_cv``).
+    reference : pandas.DataFrame, optional
+        Reference median per pop_name (default :func:`load_reference`).
+    referenced : set of str, optional
+        The pop_names that may be set beside the reference (those of the project's own network,
+        :func:`referenced_pop_names`); the others get NaN. Default: every pop_name the reference has.
 
     Returns
     -------
     pandas.DataFrame
         Indexed by population: ``n_cells``, ``frac_active``, ``mean_rate_hz``, ``median_rate_hz``,
-        ``max_rate_hz``, ``mean_isi_cv``, ``reference_median_hz``, ``ratio`` (model / reference median).
+        ``max_rate_hz``, ``mean_isi_cv``, ``reference_median_hz``, ``ratio`` (model / reference median; NaN for
+        a population without a reference).
     """
     reference = load_reference() if reference is None else reference
+    if referenced is not None:
+        reference = reference[reference.index.isin(list(referenced))]
     grouped = cells.groupby("pop_name", sort=False)
     summary = pd.DataFrame({
         "n_cells": grouped.size(),
@@ -214,21 +229,63 @@ def v1_nodes(config: dict) -> pd.DataFrame:
     raise ValueError("the configuration has no V1 population.")
 
 
+#: Written by ``python -m build_network`` beside the nodes files: the mark of this project's own network.
+BUILD_INFO = "build_info.json"
+NO_REFERENCE = "no reference"
+
+
+def is_project_network(nodes_file: Path) -> bool:
+    """Whether ``nodes_file`` belongs to a network this project's builder made (``build_info.json`` beside it,
+    links followed: the seed tuning links the built files into its evaluation folders).
+
+    A network of anyone else (bmtk's examples, a network of your own) may reuse a pop_name such as ``LIF_exc``; only
+    the project's own populations are the mouse V1 L2/3 model that the reference describes.
+    """
+    nodes_file = Path(nodes_file)
+    return any((folder / BUILD_INFO).is_file() for folder in {nodes_file.parent, nodes_file.resolve().parent})
+
+
+def referenced_pop_names(cells: pd.DataFrame, project_populations: set[str] | frozenset[str]) -> set[str]:
+    """The pop_names of ``cells`` that are compared with the mouse reference: cells of a SONATA population of the
+    project's own network (``project_populations``) whose pop_name is a model population of
+    ``analysis/populations.csv``.
+
+    Examples
+    --------
+    >>> cells = pd.DataFrame({"population": ["V1", "cortex"], "pop_name": ["LIF_exc", "LIF_exc"]})
+    >>> sorted(referenced_pop_names(cells, {"V1"})), sorted(referenced_pop_names(cells, set()))
+    (['LIF_exc'], [])
+    """
+    from .reference import load_populations
+
+    mine = (cells.population.isin(list(project_populations)) if "population" in cells
+            else pd.Series(False, index=cells.index)).to_numpy(bool)
+    # a pop_name shared by the project's network and another one is nobody's to compare
+    return (set(cells.pop_name[mine]) & set(load_populations().index)) - set(cells.pop_name[~mine])
+
+
 def run_summary(config: dict, spikes_file: Path) -> pd.DataFrame:
-    """:func:`population_summary` of the simulated cells of a run described by a bmtk configuration."""
+    """:func:`population_summary` of the simulated cells of a run described by a bmtk configuration; only the
+    populations of the project's own network (:func:`is_project_network`) are set beside the reference."""
     tstart, tstop = float(config["run"].get("tstart", 0.0)), float(config["run"]["tstop"])
-    tables = [cell_table(read_spikes(spikes_file, population), read_nodes(nodes_file, types_file, population),
-                         tstart, tstop) for population, nodes_file, types_file in simulated_populations(config)]
-    return population_summary(pd.concat(tables, ignore_index=True))
+    tables, project = [], set()
+    for population, nodes_file, types_file in simulated_populations(config):
+        tables.append(cell_table(read_spikes(spikes_file, population), read_nodes(nodes_file, types_file, population),
+                                 tstart, tstop).assign(population=population))
+        if is_project_network(nodes_file):
+            project.add(population)
+    cells = pd.concat(tables, ignore_index=True)
+    return population_summary(cells, referenced=referenced_pop_names(cells, project))
 
 
 def format_summary(summary: pd.DataFrame) -> str:
-    """The summary as an aligned text table."""
+    """The summary as an aligned text table (``no reference`` for a population without one)."""
     lines = ["population  cells  active  mean Hz  median Hz  max Hz  ISI CV  reference Hz  model/ref"]
     for pop, row in summary.iterrows():
+        reference = (f"{row.reference_median_hz:12.2f}  {row.ratio:9.2f}" if np.isfinite(row.reference_median_hz)
+                     else f"{NO_REFERENCE:>12s}  {'':9s}")
         lines.append(f"{pop:10s} {int(row.n_cells):6d}  {row.frac_active:6.1%}  {row.mean_rate_hz:7.2f}  "
-                     f"{row.median_rate_hz:9.2f}  {row.max_rate_hz:6.1f}  {row.mean_isi_cv:6.2f}  "
-                     f"{row.reference_median_hz:12.2f}  {row.ratio:9.2f}")
+                     f"{row.median_rate_hz:9.2f}  {row.max_rate_hz:6.1f}  {row.mean_isi_cv:6.2f}  {reference}")
     return "\n".join(lines)
 
 
@@ -236,8 +293,12 @@ def print_summary(config: dict, spikes_file: Path) -> pd.DataFrame:
     """Print the run's summary and write it beside the spikes as ``rates_summary.csv``."""
     summary = run_summary(config, spikes_file)
     summary.to_csv(Path(spikes_file).with_name("rates_summary.csv"))
-    print("Populations (reference: the V1 tuning target, median spontaneous rate of the labelled L2/3 units of "
-          "the Allen Neuropixels data):")
+    if summary.reference_median_hz.notna().any():
+        print("Populations (reference: the V1 tuning target, median spontaneous rate of the labelled L2/3 units of "
+              "the Allen Neuropixels data):")
+    else:
+        print(f"Populations ({NO_REFERENCE}: no population of this network is the project's V1 model, whose "
+              f"networks carry {BUILD_INFO}):")
     print(format_summary(summary))
     return summary
 
@@ -271,6 +332,13 @@ class Run:
     tstop_ms: float
     cells: pd.DataFrame
     spikes: pd.DataFrame
+    config_path: Path | None = None
+    project_populations: frozenset[str] = frozenset()
+
+    @property
+    def referenced(self) -> set[str]:
+        """The pop_names compared with the mouse reference (:func:`referenced_pop_names`)."""
+        return referenced_pop_names(self.cells, self.project_populations)
 
 
 CONFIG_NAMES = ("config.json", "run_config.json")
@@ -303,14 +371,94 @@ def find_config(output_dir: Path) -> Path:
                        "the configuration of the run.")
 
 
+#: The sub-configurations a SONATA configuration may name (a path), and the section each one brings in.
+CHILD_CONFIGS = {"network": "networks", "simulation": "run"}
+#: The keys of file and folder paths a run's analysis reads.
+PATH_KEYS = ("nodes_file", "node_types_file", "edges_file", "edge_types_file", "input_file")
+
+
+def _is_copy(raw: dict) -> bool:
+    """Whether ``raw`` is the copy bmtk wrote into an output folder: manifest variables resolved and removed, the
+    folder of the configuration that ran recorded as ``config_dir``."""
+    return "manifest" not in raw and isinstance(raw.get("config_dir"), str)
+
+
+def _placed(value, bases: list[Path]):
+    """A relative path made absolute against the first of ``bases`` where it exists (else the first base)."""
+    if not isinstance(value, str) or not value or os.path.isabs(value):
+        return value
+    for base in bases:
+        if (base / value).exists():
+            return str(base / value)
+    return str(bases[0] / value)
+
+
 def _resolved(config_path: Path) -> dict:
+    """The configuration at ``config_path`` as bmtk reads it (manifest variables and sub-configurations resolved),
+    with every relative network, input and component path made absolute.
+
+    Works on the configuration a run was started with and on the copy bmtk leaves in the output folder. The copy
+    keeps the names of the sub-configurations (``"network": "config.circuit.json"``, relative to the folder of the
+    configuration that ran) beside the sections they brought in; those sections are used as they are. A relative
+    path (bmtk takes it relative to the working folder of the run, which configurations written like bmtk's
+    examples, ``"$BASE_DIR": "."``, expect to be their own folder) is looked up in the folder of the configuration
+    that ran, then in the working folder of the analysis: the report is usually made elsewhere (from this project's
+    folder, whose own ``network/`` must not stand in for another run's).
+
+    Raises
+    ------
+    RunDataError
+        If the file is not a JSON object, names a sub-configuration that is not there, or bmtk cannot read it.
+    """
     from bmtk.utils.sonata.config import SonataConfig
 
+    config_path = Path(config_path)
+    if not config_path.is_file():
+        raise RunDataError(f"configuration {config_path} not found (--config names the configuration the run was "
+                           "started with, or bmtk's copy of it in the output folder).")
     try:
-        json.loads(Path(config_path).read_text())
+        raw = json.loads(config_path.read_text())
     except json.JSONDecodeError as err:
         raise RunDataError(f"{config_path} is not valid JSON: {err.msg} at line {err.lineno}.") from err
-    return dict(SonataConfig.from_json(str(config_path)))
+    except UnicodeDecodeError as err:
+        raise RunDataError(f"{config_path} is not a text (JSON) file: pass --config with the run's "
+                           "configuration.") from err
+    if not isinstance(raw, dict):
+        raise RunDataError(f"{config_path} must hold a JSON object (a bmtk configuration), not {type(raw).__name__}.")
+    here = config_path.resolve().parent
+    copy = _is_copy(raw)
+    origin = Path(raw["config_dir"]) if copy else here
+    for key, section in CHILD_CONFIGS.items():
+        name = raw.get(key)
+        if not isinstance(name, str):
+            continue
+        if copy and section in raw:  # merged into the copy when the run started
+            del raw[key]
+            continue
+        places = [Path(name)] if os.path.isabs(name) else list(dict.fromkeys([here / name, origin / name]))
+        found = next((p for p in places if p.is_file()), None)
+        if found is None:
+            raise RunDataError(f"{config_path}: '{key}' names the sub-configuration {name}, which is not there "
+                               f"({' nor '.join(str(p) for p in places)}): pass --config with the configuration the "
+                               "run was started with.")
+        raw[key] = str(found)
+    raw.update({"config_path": str(config_path.resolve()), "config_dir": str(here)})
+    try:
+        config = dict(SonataConfig.from_dict(raw))
+    except Exception as err:  # noqa: BLE001 - bmtk raises bare Exceptions (manifest) and OSErrors (sub-configurations)
+        raise RunDataError(f"{config_path}: bmtk cannot read it ({err}): pass --config with the configuration the "
+                           "run was started with.") from err
+    bases = list(dict.fromkeys([origin, Path.cwd()]))
+    for section in ("nodes", "edges"):
+        for entry in config.get("networks", {}).get(section, []) or []:
+            if isinstance(entry, dict):
+                entry.update({k: _placed(v, bases) for k, v in entry.items() if k in PATH_KEYS})
+    for spec in (config.get("inputs") or {}).values():
+        if isinstance(spec, dict) and "input_file" in spec:
+            spec["input_file"] = _placed(spec["input_file"], bases)
+    if isinstance(config.get("components"), dict):
+        config["components"] = {k: _placed(v, bases) for k, v in config["components"].items()}
+    return config
 
 
 def simulated_populations(config: dict) -> list[tuple[str, Path, Path]]:
@@ -357,6 +505,9 @@ def load_run(output_dir: Path, config_path: Path | None = None) -> Run:
     spikes_file = Path(config.get("output", {}).get("spikes_file", output_dir / "spikes.h5"))
     if not spikes_file.is_absolute():
         spikes_file = output_dir / spikes_file
+    if not isinstance(config.get("run"), dict) or not isinstance(config["run"].get("tstop"), int | float):
+        raise RunDataError(f"{config_path}: run.tstop (the run's stop time, ms) is missing: pass --config with the "
+                           "configuration the run was started with.")
     tstart, tstop = float(config["run"].get("tstart", 0.0)), float(config["run"]["tstop"])
     cells, spikes = [], []
     for population, nodes_file, types_file in simulated_populations(config):
@@ -369,4 +520,7 @@ def load_run(output_dir: Path, config_path: Path | None = None) -> Run:
     cells = pd.concat(cells, ignore_index=True)
     cells = cells[["population", *[c for c in cells if c != "population"]]]
     spikes = pd.concat(spikes, ignore_index=True)[["population", "node_id", "pop_name", "timestamp_ms"]]
-    return Run(output_dir.name or str(output_dir), output_dir, spikes_file, config, tstart, tstop, cells, spikes)
+    project = frozenset(population for population, nodes_file, _ in simulated_populations(config)
+                        if is_project_network(nodes_file))
+    return Run(output_dir.name or str(output_dir), output_dir, spikes_file, config, tstart, tstop, cells, spikes,
+               config_path, project)

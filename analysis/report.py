@@ -22,12 +22,11 @@ import pandas as pd
 from . import figures
 from .compare import N_BOOT, compare_model, compare_peer
 from .criticality import analyse_spikes
-from .rates import Run, load_run, population_summary
+from .rates import BUILD_INFO, NO_REFERENCE, Run, load_run, population_summary
 from .reference import (
     MIN_UNITS,
     PREFERENCE,
     condition_of,
-    load_populations,
     load_rates,
     load_summary,
 )
@@ -82,10 +81,14 @@ def comparison_rows(comparison: pd.DataFrame, condition: str | None) -> dict:
 
 
 def _population_rows(summary: pd.DataFrame) -> dict:
-    columns = ["population", "cells", "active", "mean Hz", "median Hz", "max Hz", "mean ISI CV", "tuning target Hz",
-               "median / target"]
+    """The population table; a population without a reference says so (:data:`analysis.rates.NO_REFERENCE`)."""
+    targets = summary.reference_median_hz.notna().any()
+    columns = ["population", "cells", "active", "mean Hz", "median Hz", "max Hz", "mean ISI CV",
+               *(("tuning target Hz", "median / target") if targets else ("reference Hz", "median / reference"))]
     rows = [[pop, int(r.n_cells), _pct(r.frac_active), _fmt(r.mean_rate_hz), _fmt(r.median_rate_hz),
-             _fmt(r.max_rate_hz, 1), _fmt(r.mean_isi_cv), _fmt(r.reference_median_hz), _fmt(r.ratio)]
+             _fmt(r.max_rate_hz, 1), _fmt(r.mean_isi_cv)]
+            + ([_fmt(r.reference_median_hz), _fmt(r.ratio)] if np.isfinite(r.reference_median_hz)
+               else [NO_REFERENCE, ""])
             for pop, r in summary.iterrows()]
     return {"columns": columns, "rows": rows}
 
@@ -235,18 +238,40 @@ def stimulus_section(folder: Path, figures_dir: Path) -> dict:
             "spontaneous": spontaneous_lines(folder)}
 
 
-def _run_info(run: Run, condition: str) -> list[tuple[str, str]]:
+def _inputs_line(config: dict) -> str:
+    """The run's inputs as its configuration names them: name (module, node set, file name)."""
+    parts = []
+    for name, spec in (config.get("inputs") or {}).items():
+        if isinstance(spec, dict):
+            what = [str(spec.get("module", "?")), str(spec.get("node_set", ""))]
+            if isinstance(spec.get("input_file"), str):
+                what.append(Path(spec["input_file"]).name)
+            parts.append(f"{name} ({', '.join(w for w in what if w)})")
+    return "; ".join(parts) or "none"
+
+
+def _run_info(run: Run, condition: str | None) -> list[tuple[str, str]]:
+    """The run's facts, each read from its own configuration and network."""
     counts = run.cells.groupby("pop_name", sort=False).size()
-    lgn = run.config.get("lgn_input", {})
     info = [("output folder", str(run.output_dir)), ("spikes file", str(run.spikes_file)),
             ("analysis window", f"({run.tstart_ms:g}, {run.tstop_ms:g}] ms"),
             ("time step", f"{run.config['run'].get('dt', 'n/a')} ms"),
             ("cells", ", ".join(f"{p} {n:,}" for p, n in counts.items()) + f" (total {len(run.cells):,})"),
             ("spikes", f"{len(run.spikes):,}"),
-            ("LGN input", ", ".join(f"{k} {v}" for k, v in lgn.items()) or "n/a"),
-            ("compared with", f"{condition} (override with --condition)")]
+            ("inputs", _inputs_line(run.config))]
+    lgn = run.config.get("lgn_input")
+    if isinstance(lgn, dict):
+        info.append(("LGN input", ", ".join(f"{k} {v}" for k, v in lgn.items()) or "the defaults"))
+    unreferenced = [p for p in counts.index if p not in run.referenced]
+    if condition is not None:
+        info.append(("compared with", f"{condition} (override with --condition)"))
+    if unreferenced:
+        info.append((NO_REFERENCE, f"{', '.join(unreferenced)}: " + (
+            "not populations of the project's V1 model (analysis/populations.csv)" if run.project_populations else
+            f"the network is not the project's (no {BUILD_INFO} of python -m build_network beside its nodes), so "
+            "none of its populations is compared with the mouse data")))
     for entry in run.config.get("networks", {}).get("nodes", []):
-        build_info = Path(entry["nodes_file"]).parent / "build_info.json"
+        build_info = Path(entry["nodes_file"]).parent / BUILD_INFO
         if build_info.is_file():
             built = json.loads(build_info.read_text())
             info.append(("network", ", ".join(f"{k} {built[k]}" for k in ("n_cells", "seed", "rule") if k in built)))
@@ -288,12 +313,13 @@ def write_report(output_dir: Path, config_path: Path | None = None, condition: s
     """
     output_dir = Path(output_dir)
     run = load_run(output_dir, config_path)
-    condition = condition or condition_of(run.config.get("lgn_input", {}).get("stimulus"))
+    # only the populations of the project's own network are the mouse V1 L2/3 model the data describe
+    referenced = run.referenced
+    lgn = run.config.get("lgn_input") if isinstance(run.config.get("lgn_input"), dict) else None
+    condition = condition or condition_of((lgn or {}).get("stimulus"))
     rates, summary = load_rates(), load_summary()
-    comparison = compare_model(run.cells, rates, summary, seed=seed)
-    peer = compare_peer(rates, summary, seed=seed)
-    model_pops = set(load_populations().index)
-    model_cells = run.cells[run.cells.pop_name.isin(model_pops)]
+    model_cells = run.cells[run.cells.pop_name.isin(list(referenced))]
+    comparison = compare_model(model_cells, rates, summary, seed=seed)
     title = f"{run.name}: "
     figures_dir = output_dir / "figures"
     tmp_dir = Path(tempfile.mkdtemp(prefix=".figures.", dir=output_dir))
@@ -303,13 +329,23 @@ def write_report(output_dir: Path, config_path: Path | None = None, condition: s
             ("raster", "Raster: cells grouped by population, sorted by x position within it.",
              figures.plot_raster(run, tmp_dir / "raster.png")),
             ("population-rates", "Population rate per cell over time (10 ms bins).",
-             figures.plot_population_rates(run, tmp_dir / "population_rates.png")),
-            ("comparison", "Median rates with 95% bootstrap intervals: model, data per condition, Billeh et al. 2020.",
-             figures.plot_comparison(comparison, peer, tmp_dir / "comparison.png", title)),
-            ("rate-distributions", f"Rate distributions, model against the {condition} reference and the peer model "
-             "(log axis; zero fractions in the legends).",
-             figures.plot_rate_distributions(model_cells if len(model_cells) else run.cells, rates, summary,
-                                             condition, tmp_dir / "rate_distributions.png", title)),
+             figures.plot_population_rates(run, tmp_dir / "population_rates.png"))]
+        if referenced:
+            peer = compare_peer(rates, summary, seed=seed)
+            made += [
+                ("comparison", "Median rates with 95% bootstrap intervals: model, data per condition, Billeh et al. "
+                 "2020.", figures.plot_comparison(comparison, peer, tmp_dir / "comparison.png", title)),
+                ("rate-distributions", f"Rate distributions, model against the {condition} reference and the peer "
+                 "model (log axis; zero fractions in the legends).",
+                 figures.plot_rate_distributions(model_cells, rates, summary, condition,
+                                                 tmp_dir / "rate_distributions.png", title, referenced=referenced))]
+        else:
+            peer = comparison.iloc[:0]
+            made.append(("rate-distributions", f"Rate distributions per population, the cells of this run alone "
+                         f"({NO_REFERENCE}; log axis; zero fractions in the legends).",
+                         figures.plot_rate_distributions(run.cells, rates, summary, condition,
+                                                         tmp_dir / "rate_distributions.png", title, referenced=set())))
+        made += [
             ("isi-cv", "ISI coefficient of variation of cells with at least 4 spikes; 1 is Poisson.",
              figures.plot_isi_cv(run.cells, tmp_dir / "isi_cv.png", title)),
             ("network", "The network: cells at their positions coloured by rate.",
@@ -342,9 +378,13 @@ def write_report(output_dir: Path, config_path: Path | None = None, condition: s
                  index=False)]
     page = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
         TEMPLATE.read_text()).render(
-        title=f"{title}model versus mouse V1", command=command or f"python -m analysis report {output_dir}",
-        config_path=str(config_path or "(copy in the output folder)"), run_info=_run_info(run, condition),
-        population_table=_population_rows(population_summary(run.cells)),
+        title=f"{title}model versus mouse V1" if referenced else f"{title}the run's spiking activity",
+        command=command or f"python -m analysis report {output_dir}",
+        config_path=str(run.config_path or config_path or "(copy in the output folder)"),
+        run_info=_run_info(run, condition if referenced else None),
+        population_table=_population_rows(population_summary(run.cells, referenced=referenced)),
+        compared=bool(referenced), project_network=bool(run.project_populations), lgn_driven=lgn is not None,
+        build_info=BUILD_INFO, no_reference=NO_REFERENCE,
         condition=condition, n_boot=N_BOOT, tstop_s=f"{(run.tstop_ms - run.tstart_ms) / 1000:g}",
         resolution_hz=f"{1000.0 / (run.tstop_ms - run.tstart_ms):.2g}",
         comparison_table=comparison_rows(comparison, condition), peer_table=comparison_rows(peer, None),

@@ -95,10 +95,12 @@ def test_report_of_a_nest_run(tiny_run, capsys):
 
 
 def test_report_of_a_run_with_a_silent_population(hand_run):
-    """Populations that are not the V1 model's (E, I here), one of them silent: figures still drawn, no table rows."""
+    """Populations that are not the V1 model's (E, I here), one of them silent: figures still drawn, no table rows,
+    no model-versus-data figure (nothing is compared)."""
     assert main(["report", str(hand_run)]) == 0
     page = _parse(hand_run / "report.html")
-    assert FIGURE_IDS <= set(page.figures)
+    assert FIGURE_IDS - {"comparison"} == set(page.figures) - {"avalanches"}
+    assert [r[7] for r in page.rows if r and r[0] in ("E", "I") and len(r) == 9] == ["no reference"] * 2
     assert not (hand_run / "perturbations").exists()
     assert any("No perturbation suite found" in line for line in (hand_run / "report.html").read_text().splitlines())
 
