@@ -206,34 +206,71 @@ def load_config(path: Path, build_missing: bool = True, staging: str | None = No
     return pointnet.Config.from_dict(prepare(config, staging))
 
 
-#: Input files the runner makes when missing: file-name prefix, ``python -m inputs`` subcommand, what it is.
-MISSING_INPUTS = (("bkg_spikes", "background", "the background spikes"), ("lgn_spikes", "spikes", "the LGN spikes"))
+#: Input files the runner makes when missing: file-name prefix, ``python -m inputs`` subcommand, what it is, and the
+#: section of the project's configurations that holds its defaults (a configuration without it is not the project's).
+MISSING_INPUTS = (("bkg_spikes", "background", "the background spikes", "background_input"),
+                  ("lgn_spikes", "spikes", "the LGN spikes", "lgn_input"))
 
 
 def _make_missing(config: dict, path: Path, build: bool) -> None:
-    """Build a missing network folder or LGN spikes file with the defaults, or name the command that makes it."""
+    """Build a missing network folder or input spikes file of the project with its defaults, or name the command
+    that makes it; for anything else, name the missing file and its key and build nothing.
+
+    A network is the project's when every file the configuration names in its folder has a name the project's
+    builder writes (``build_network.build.NETWORK_FILES``, with ``BACKGROUND_FILES`` for the background model); it
+    is built (or its command named) only into a folder that is absent or empty. A folder that holds an incomplete
+    network of the builder (``build_info.json``) gets the command that rebuilds it (``--force``). An input spikes
+    file is the project's when its name has a prefix of :data:`MISSING_INPUTS`, the configuration has the section
+    of its defaults and the network is the project's. No advice ever writes into another network or input.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the key, and for the project's own files the command that makes them.
+    """
+    from analysis.rates import is_project_network
+    from build_network.build import BACKGROUND_FILES, NETWORK_FILES
+
+    named: dict[Path, set[str]] = {}
     missing = {}
     for key, file in network_files(config):
+        named.setdefault(file.parent, set()).add(file.name)
         if not file.is_file():
             missing.setdefault(file.parent, (key, file))
     model = "background" if any("BKG_nodes" in str(e.get("nodes_file", "")) for e in config["networks"]["nodes"]) \
         else "seed"
+    ours = set(NETWORK_FILES + (BACKGROUND_FILES if model == "background" else ()))
     for folder, (key, file) in sorted(missing.items()):
         command = f"python -m build_network --model {model} --out {folder}"
-        incomplete = folder.exists() and any(folder.iterdir())
-        if not build or incomplete:
+        empty = not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
+        if not named[folder] <= ours or not (empty or (folder / "build_info.json").is_file()):
+            raise ConfigError(
+                f"{path}: {key} names {file}, which does not exist. {folder} is not an empty folder for a network of "
+                "this project's builder (python -m build_network writes "
+                f"{', '.join(sorted(ours))}), so nothing is built or replaced there: restore the file, or point {key} "
+                "at the network's file.")
+        if not build or not empty:
             raise ConfigError(f"{path}: {key} names {file}, which does not exist; make the network with: {command}"
-                              + (" --force" if incomplete else ""))
+                              + ("" if empty else f" --force (replaces the incomplete network in {folder})"))
         print(f"{folder} has no network: building the default network ({command}) ...", flush=True)
         from build_network import ModelSpec, build_network
 
         build_network(folder, spec=ModelSpec.for_model(model))
-    nodes = [Path(e["nodes_file"]).parent for e in config["networks"]["nodes"]]
+    nodes = [Path(e["nodes_file"]) for e in config["networks"]["nodes"]]
+    project_network = bool(nodes) and is_project_network(nodes[0])
     for key, file in input_files(config):
-        made = next(((command, what) for prefix, command, what in MISSING_INPUTS if file.name.startswith(prefix)), None)
-        if file.is_file() or made is None:
+        if file.is_file():
             continue
-        argv = [made[0], "--config", str(path), "--network", str(nodes[0]), "--out", str(file)]
+        made = next(((command, what) for prefix, command, what, section in MISSING_INPUTS
+                     if file.name.startswith(prefix) and file.suffix == ".h5"
+                     and isinstance(config.get(section), dict)), None)
+        if made is None or not project_network:
+            raise ConfigError(
+                f"{path}: {key} names {file}, which does not exist. The runner makes only the project's own spike "
+                "inputs (lgn_spikes*.h5 of a configuration with lgn_input, bkg_spikes*.h5 with background_input, on "
+                "a network of python -m build_network), so it makes nothing here: restore the file, or point "
+                f"{key} at it.")
+        argv = [made[0], "--config", str(path), "--network", str(nodes[0].parent), "--out", str(file)]
         command = "python -m inputs " + " ".join(argv)
         if not build:
             raise ConfigError(f"{path}: {key} names {file}, which does not exist; make it with: {command}")
