@@ -12,6 +12,7 @@ import numpy as np
 
 from build_network.params import WEIGHT_SCALES_FILE, ParameterError, load_populations, load_weight_scales
 from common.errors import run_cli
+from common.files import check_output_dir, check_output_file
 from inputs.stimuli import CONDITIONS as STIMULUS_CONDITIONS
 from inputs.stimuli import STIMULI_FILE, StimulusError
 from simulation.config import write_json
@@ -152,8 +153,8 @@ def _heldout(args: argparse.Namespace) -> int:
 def _criticality(args: argparse.Namespace) -> int:
     from .criticality import analyse_spikes
 
+    out = check_output_file(args.out)
     result = analyse_spikes(args.spikes, population=args.population, bin_ms=args.bin_ms)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, result)
     shown = {k: result[k] for k in ("n_spikes", "bin_ms", "n_avalanches", "branching_ratio_mr",
@@ -166,6 +167,7 @@ def _criticality(args: argparse.Namespace) -> int:
 def _stimulus(args: argparse.Namespace) -> int:
     from .stimulus import run_condition
 
+    check_output_dir(args.out)
     run_condition(args.condition, args.out, config_path=args.config, trials=args.trials, seed=args.seed,
                   dt_ms=args.dt, n_thread=args.n_thread, protocol_path=args.protocol)
     return 0
@@ -174,6 +176,7 @@ def _stimulus(args: argparse.Namespace) -> int:
 def _metrics(args: argparse.Namespace) -> int:
     from .stimulus import spikes_file_metrics
 
+    check_output_file(args.out)
     table = spikes_file_metrics(args.spikes, args.presentations)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(f".{args.out.name}.tmp")

@@ -92,6 +92,9 @@ def read_spike_times(spikes_file: Path, population: str | None = None) -> tuple[
         If ``population`` is not in the file.
     """
     available = spike_populations(spikes_file)
+    if not available:
+        raise CriticalityError(f"{spikes_file} holds no SONATA spikes (/spikes/<population>/timestamps); give the "
+                               "spikes file of a run (e.g. output/spikes.h5).")
     if population is not None and population not in available:
         raise CriticalityError(f"--population {population!r} is not in {spikes_file}; its populations are "
                                f"{available or 'none (no spikes)'}.")

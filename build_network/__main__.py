@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from common.errors import run_cli
+from common.errors import UserError, run_cli
+from common.files import check_output_dir
 
 from . import params
 from .background import BACKGROUND_FILE, POOL_FILE
@@ -44,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("bmtk").setLevel(logging.ERROR)
     try:
+        check_output_dir(args.out)
+        params.check_seed(args.seed)
+        if args.n_cells is not None:
+            params.check_n_cells(args.n_cells)
         model = MODELS[args.model]
         background = None
         if model["background"]:
@@ -53,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         info = build_network(args.out, n_cells=args.n_cells, seed=args.seed, spec=spec, rule=args.rule,
                              force=args.force, compression=args.compression)
-    except (params.ParameterError, FileExistsError) as err:
+    except (UserError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     sizes = ", ".join(f"{k} {v}" for k, v in info["population_sizes"].items())

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from common.errors import UserError
@@ -32,6 +33,15 @@ LGN_CONNECTIONS_FILE = PARAMS_DIR / "lgn_v1_connections.csv"
 COLUMN_FILE = PARAMS_DIR / "column.json"
 WEIGHT_SCALES_FILE = COMPONENTS_DIR / "weight_scales.json"
 CELL_MODELS_DIR = COMPONENTS_DIR / "point_neuron_models"
+
+
+#: Limits that are not in the tables' own rules: the longest synaptic delay NEST is asked to buffer (ms; NEST keeps
+#: max_delay / dt ring-buffer slots per cell, and cortical axonal delays are below 50 ms), the most synapses per
+#: connection, the most V1 cells (the Allen V1 model has 230,924), and the largest master seed.
+MAX_DELAY_MS = 1000.0
+MAX_NSYN = 1000
+MAX_CELLS = 2_000_000
+MAX_SEED = 2**32 - 1
 
 
 class ParameterError(UserError):
@@ -101,14 +111,39 @@ def _read_csv(path: Path, required: list[str]) -> pd.DataFrame:
 
 
 def _numbers(path: Path, table: pd.DataFrame, label_of, fields: list[str]) -> None:
-    """Coerce ``fields`` to numbers, naming the first cell that is not one."""
+    """Coerce ``fields`` to finite numbers, naming the first cell that is not one (NaN and inf are not)."""
     for field in fields:
         values = pd.to_numeric(table[field], errors="coerce")
-        bad = values.isna()
+        bad = ~np.isfinite(values.to_numpy(dtype=float))
         if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
-            raise _row_fail(path, i, label_of(i), field, f"{table[field].iloc[i]!r} is not a number.")
+            i = int(bad.nonzero()[0][0])
+            raise _row_fail(path, i, label_of(i), field, f"{table[field].iloc[i]!r} is not a finite number.")
         table[field] = values
+
+
+def check_seed(seed: object, name: str = "--seed") -> int:
+    """``seed`` as an int, if it is a whole number in [0, :data:`MAX_SEED`].
+
+    Raises
+    ------
+    ParameterError
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= MAX_SEED:
+        raise ParameterError(f"{name} must be a whole number from 0 to {MAX_SEED}, got {seed!r}.")
+    return int(seed)
+
+
+def check_n_cells(n_cells: object, name: str = "--n-cells") -> int:
+    """``n_cells`` as an int, if it is a whole number in [1, :data:`MAX_CELLS`].
+
+    Raises
+    ------
+    ParameterError
+    """
+    if isinstance(n_cells, bool) or not isinstance(n_cells, int | np.integer) or not 1 <= n_cells <= MAX_CELLS:
+        raise ParameterError(f"{name} must be a whole number from 1 to {MAX_CELLS:,} (the Allen V1 model has "
+                             f"230,924 cells), got {n_cells!r}.")
+    return int(n_cells)
 
 
 def load_column(path: Path = COLUMN_FILE) -> Column:
@@ -130,11 +165,27 @@ def load_column(path: Path = COLUMN_FILE) -> Column:
     """
     if not Path(path).is_file():
         raise _fail(Path(path), "file not found.")
-    raw = json.loads(Path(path).read_text())
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise _fail(Path(path), f"not valid JSON ({err}).") from err
+    if not isinstance(raw, dict):
+        raise _fail(Path(path), "must hold a JSON object of the column's fields.")
     fields = list(Column.__dataclass_fields__)
     missing = [f for f in fields if f not in raw]
     if missing:
         raise _fail(Path(path), f"missing field(s) {missing}; expected {fields}.")
+    for name in fields:
+        value = raw[name]
+        if name == "lgn_pop_name":
+            if not isinstance(value, str) or not value:
+                raise _fail(Path(path), f"field '{name}' must be a population name, got {value!r}.")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise _fail(Path(path), f"field '{name}' must be a finite number, got {value!r}.")
+    for name in ("n_cells", "lgn_n_cells"):
+        if raw[name] != int(raw[name]) or not 1 <= raw[name] <= MAX_CELLS:
+            raise _fail(Path(path), f"field '{name}' must be a whole number from 1 to {MAX_CELLS:,}, "
+                        f"got {raw[name]!r}.")
     column = Column(**{f: raw[f] for f in fields})
     for name in ("n_cells", "density_per_mm3", "lgn_n_cells", "deg_per_um_x", "deg_per_um_z"):
         if not getattr(column, name) > 0:
@@ -234,22 +285,27 @@ def load_v1_connections(populations: pd.DataFrame, path: Path = V1_CONNECTIONS_F
     if dup.any():
         i = int(dup.to_numpy().nonzero()[0][0])
         raise _row_fail(path, i, label(i), "source", "this source -> target pair is listed twice.")
+    listed = set(zip(table.source, table.target, strict=True))
+    absent = [f"{a}->{b}" for a in populations.pop_name for b in populations.pop_name if (a, b) not in listed]
+    if absent:
+        raise _fail(path, f"no row for the pair(s) {absent}; every source -> target pair of {sorted(pops)} needs "
+                    "a row (d_weight_min = d_weight_max = 0 for none).")
     return table
 
 
 def _check_common(path: Path, i: int, label: str, row: pd.Series, dmax_field: str) -> None:
     if not row[dmax_field] > 0:
         raise _row_fail(path, i, label, dmax_field, f"{row[dmax_field]} must be > 0.")
-    if not row.delay_ms > 0:
-        raise _row_fail(path, i, label, "delay_ms", f"{row.delay_ms} must be > 0 ms.")
+    if not 0 < row.delay_ms <= MAX_DELAY_MS:
+        raise _row_fail(path, i, label, "delay_ms", f"{row.delay_ms} must lie in (0, {MAX_DELAY_MS:g}] ms.")
     if not row.psp_mv >= 0:
         raise _row_fail(path, i, label, "psp_mv", f"{row.psp_mv} must be >= 0 mV (the sign comes from 'ei').")
     for field in ("nsyn_min", "nsyn_max"):
         if row[field] != int(row[field]):
             raise _row_fail(path, i, label, field, f"{row[field]} is not a whole number.")
-    if not 1 <= row.nsyn_min <= row.nsyn_max:
+    if not 1 <= row.nsyn_min <= row.nsyn_max <= MAX_NSYN:
         raise _row_fail(path, i, label, "nsyn_min",
-                        f"need 1 <= nsyn_min <= nsyn_max, got nsyn_min={row.nsyn_min:g}, "
+                        f"need 1 <= nsyn_min <= nsyn_max <= {MAX_NSYN}, got nsyn_min={row.nsyn_min:g}, "
                         f"nsyn_max={row.nsyn_max:g}.")
 
 
@@ -299,6 +355,10 @@ def load_lgn_connections(populations: pd.DataFrame, column: Column,
     if dup.any():
         i = int(dup.to_numpy().nonzero()[0][0])
         raise _row_fail(path, i, label(i), "target", "this target population is listed twice.")
+    absent = sorted(pops - set(table.target))
+    if absent:
+        raise _fail(path, f"no row for the target population(s) {absent}; every V1 population of {sorted(pops)} "
+                    "needs a row.")
     return table
 
 

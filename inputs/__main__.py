@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.errors import run_cli
+from build_network.params import check_seed
+from common.errors import UserError, run_cli
+from common.files import check_output_file
 
 from .rates import (
     DEFAULT_SESSION_TYPE,
@@ -59,13 +61,15 @@ def _config_defaults(path: Path) -> dict:
 
 
 def _spikes(args: argparse.Namespace) -> None:
+    check_output_file(args.out)
     defaults = _config_defaults(args.config)
     genotype = args.genotype or defaults.get("genotype") or "wt"
     stimulus = args.stimulus or defaults.get("stimulus") or "fl"
     qc = args.qc or defaults.get("qc") or "snr4"
     tstop = args.tstop if args.tstop is not None else (defaults.get("tstop") or 3000.0)
     dt = args.dt if args.dt is not None else (None if defaults.get("precise") else (defaults.get("dt") or 0.01))
-    seed = args.seed if args.seed is not None else int(defaults.get("seed", 0))
+    seed = check_seed(args.seed, "--seed") if args.seed is not None else check_seed(
+        defaults.get("seed", 0), f"lgn_input.seed of {args.config}")
     heterogeneous = args.heterogeneous or bool(defaults.get("heterogeneous", False))
     if not tstop > 0:
         raise UnitsError(f"--tstop must be > 0 ms, got {tstop}.")
@@ -86,10 +90,12 @@ def _spikes(args: argparse.Namespace) -> None:
 
 
 def _background(args: argparse.Namespace) -> None:
+    check_output_file(args.out)
     config = json.loads(args.config.read_text()) if args.config.is_file() else {}
     run = config.get("run", {})
     tstop = args.tstop if args.tstop is not None else float(run.get("tstop", 3000.0))
-    seed = args.seed if args.seed is not None else int(config.get("background_input", {}).get("seed", 0))
+    seed = check_seed(args.seed, "--seed") if args.seed is not None else check_seed(
+        config.get("background_input", {}).get("seed", 0), f"background_input.seed of {args.config}")
     precise = config.get("spike_timing", "grid") == "precise"
     dt = None if precise else float(run.get("dt", 0.01))
     if not tstop > 0:
@@ -147,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     try:
         args.run(args)
-    except (UnitsError, FileNotFoundError, pd.errors.ParserError) as err:
+    except (UserError, FileNotFoundError, pd.errors.ParserError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 
+from build_network.params import check_seed
 from common.errors import UserError
+from common.files import check_output_dir, check_output_file
 
 RUN_KEYS = {"tstart": "start time (ms)", "tstop": "stop time (ms)", "dt": "time step (ms)",
             "n_thread": "NEST threads (int >= 1, or 'auto' for the machine's cores)",
@@ -41,9 +44,8 @@ MIN_DT_MS = 0.001
 MAX_TSTOP_MS = 365 * 24 * 3600 * 1000.0
 #: The most NEST threads per core accepted (100,000 threads crash NEST with a segmentation fault).
 THREADS_PER_CORE = 4
-#: The project's own input sections with a random seed: an integer in [0, MAX_SEED].
+#: The project's own input sections with a random seed (:func:`build_network.params.check_seed`).
 SEEDED_SECTIONS = ("lgn_input", "background_input")
-MAX_SEED = 2**32 - 1
 
 
 class ConfigError(UserError):
@@ -310,6 +312,54 @@ def spike_timing(config: dict, path: Path | str = "configuration") -> str:
     return mode
 
 
+MANIFEST_VARIABLE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
+
+
+def check_manifest(config: dict, path: Path) -> None:
+    """No path keeps a ``$VARIABLE`` after bmtk resolved the manifest (an undefined variable would become a folder
+    literally named ``$VARIABLE`` in the working directory).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key, the variable and the variables the manifest defines.
+    """
+    defined = sorted(config.get("manifest", {}))
+
+    def walk(node, key: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k != "manifest":
+                    walk(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{key}[{i}]")
+        elif isinstance(node, str):
+            found = MANIFEST_VARIABLE.search(node)
+            if found:
+                raise ConfigError(f"{path}: {key} is {node!r}: {found.group()} is not defined in the manifest "
+                                  f"(it defines {defined}; bmtk also knows ${{configdir}} and ${{workingdir}}).")
+    walk(config, "")
+
+
+def check_output_places(config: dict, path: Path) -> None:
+    """``output.output_dir`` is (or can become) a writable folder, and an absolute ``output.spikes_file`` a file.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key, the path and what is wrong (a file, a read-only place).
+    """
+    output = config["output"]
+    try:
+        check_output_dir(output.get("output_dir", "."), "output.output_dir")
+        spikes = output.get("spikes_file", "spikes.h5")
+        if os.path.isabs(spikes):
+            check_output_file(spikes, "output.spikes_file")
+    except UserError as err:
+        raise ConfigError(f"{path}: {err}") from err
+
+
 def check_seeds(config: dict, path: Path) -> None:
     """The project's input sections (:data:`SEEDED_SECTIONS`), when present, are objects with an integer seed.
 
@@ -321,9 +371,10 @@ def check_seeds(config: dict, path: Path) -> None:
         if section not in config:
             continue
         _expect(isinstance(config[section], dict), path, f"'{section}' must be an object (e.g. {{\"seed\": 0}}).")
-        seed = config[section].get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-            raise ConfigError(f"{path}: {section}.seed must be an integer from 0 to {MAX_SEED}, got {seed!r}.")
+        try:
+            check_seed(config[section].get("seed", 0), f"{section}.seed")
+        except UserError as err:
+            raise ConfigError(f"{path}: {err}") from err
 
 
 def check_sections(config: dict, path: Path) -> None:
@@ -343,7 +394,9 @@ def check_sections(config: dict, path: Path) -> None:
         raise ConfigError(f"{path}: spike_timing 'precise' needs off-grid input spikes: set run.precise_times to true "
                           "(or leave it out), or use spike_timing 'grid'.")
     check_structure(config, path)
+    check_manifest(config, path)
     check_seeds(config, path)
+    check_output_places(config, path)
     check_voltage_sample(config, path)
 
 

@@ -54,10 +54,15 @@ def check_cell_models(cell_models: list[tuple[str, str, dict]], timing: str, pat
                                   "neuron models are listed by nest.node_models (e.g. nest:iaf_psc_delta, "
                                   "nest:iaf_psc_alpha, nest:glif_psc).")
             nest.ResetKernel()
+            defaults = nest.GetDefaults(model)
+            listed = [k for k, v in params.items() if isinstance(v, list) and not isinstance(defaults.get(k), tuple)]
+            if listed:
+                raise ConfigError(f"{path}: {where}: parameter {listed[0]!r} of {model} is one number, not a list "
+                                  f"(got {params[listed[0]]!r}).")
             try:
                 nest.Create(model, params=params)
-            except (nest.NESTError, AttributeError, TypeError) as err:
-                valid = sorted(k for k, v in nest.GetDefaults(model).items() if isinstance(v, int | float)
+            except (nest.NESTError, AttributeError, TypeError, IndexError, ValueError) as err:
+                valid = sorted(k for k, v in defaults.items() if isinstance(v, int | float)
                                and not isinstance(v, bool))
                 raise ConfigError(f"{path}: {where}: NEST refuses these parameters for {model}: "
                                   f"{str(err).strip()} (the numeric parameters of {model} are "

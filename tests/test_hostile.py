@@ -11,7 +11,6 @@ The number of cases is the number of test ids of :func:`test_hostile_case` (``py
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import shutil
@@ -51,6 +50,8 @@ def pristine(tmp_path_factory) -> Path:
     for command, name in (("spikes", "lgn_spikes.h5"), ("background", "bkg_spikes.h5")):
         assert inputs_main([command, "--config", str(root / "config.json"), "--network", str(root / "network"),
                             "--out", str(root / "inputs" / name)]) == 0
+    subprocess.run([sys.executable, str(REPO / "run_pointnet.py"), str(root / "config.json"), "--no-build"],
+                   check=True, capture_output=True, timeout=600)
     return root
 
 
@@ -189,11 +190,10 @@ def _corrupt_network_cases() -> list[Case]:
         cases.append(run_case(f"{name}-no-node_type_id",
                               lambda f, n=name: h5_delete(f / NET / n, f"nodes/{n[:-9]}/node_type_id"), name,
                               "node_type_id"))
-        cases.append(run_case(f"{name}-unknown-node-type",
-                              lambda f, n=name: h5_replace(f / NET / n, f"nodes/{n[:-9]}/node_type_id",
-                                                           np.full(len(h5py.File(f / NET / n)[f"nodes/{n[:-9]}/node_id"]),
-                                                                   999)), name, "999"))
-    for name, pop in (("V1_V1_edges.h5", "V1_to_V1"), ("LGN_V1_edges.h5", "LGN_to_V1"), ("BKG_V1_edges.h5", "BKG_to_V1")):
+        cases.append(run_case(f"{name}-unknown-node-type", lambda f, n=name: _set_all(
+            f / NET / n, f"nodes/{n[:-9]}/node_type_id", 999), name, "999"))
+    for name, pop in (("V1_V1_edges.h5", "V1_to_V1"), ("LGN_V1_edges.h5", "LGN_to_V1"),
+                      ("BKG_V1_edges.h5", "BKG_to_V1")):
         for dataset in ("edge_type_id", "source_node_id", "target_node_id"):
             cases.append(run_case(f"{name}-no-{dataset}", lambda f, n=name, d=f"edges/{pop}/{dataset}":
                                   h5_delete(f / NET / n, d), name, dataset))
@@ -224,6 +224,11 @@ def _corrupt_network_cases() -> list[Case]:
         cases.append(run_case(f"{name}-missing-synapse-file", lambda f: set_cell(
             f / NET / "V1_V1_edge_types.csv", "dynamics_params", "missing.json"), "missing.json"))
     return cases
+
+
+def _set_all(file: Path, dataset: str, value) -> None:
+    with h5py.File(file, "r+") as h5:
+        h5[dataset][...] = value
 
 
 def _shift_ids(file: Path, dataset: str, by: int) -> None:
@@ -346,8 +351,7 @@ def _table_cases() -> list[Case]:
         cases.append(build_case(f"{table}-empty", table, empty))
         cases.append(build_case(f"{table}-garbage", table, garbage))
     pops = "populations.csv"
-    for column, value in (("fraction", "nan"), ("fraction", "-0.1"), ("fraction", "inf"), ("ei", "x"),
-                          ("model_template", "nest:no_such_model")):
+    for column, value in (("fraction", "nan"), ("fraction", "-0.1"), ("fraction", "inf"), ("ei", "x")):
         cases.append(build_case(f"{pops}-{column}-{value}", pops, lambda f, c=column, v=value: set_cell(
             f, c, v, sep=","), column))
     for key, value in (("n_cells", 0), ("n_cells", -5), ("n_cells", 1e30), ("n_cells", "x"),
@@ -370,13 +374,15 @@ def _build_cli_cases() -> list[Case]:
 
 def _output_cases() -> list[Case]:
     def out_is_file(f: Path) -> list[str]:
-        set_json(f / "config.json", "output.output_dir", "config.json")
+        set_json(f / "config.json", "output.output_dir", "$BASE_DIR/config.json")
         return [str(f / "config.json"), "--no-build"]
     return [Case("run-output_dir-is-a-file", "run", out_is_file, ("output_dir", "config.json")),
             Case("report-dir-is-a-file", "analysis", lambda f: ["report", str(f / "config.json")], ("config.json",)),
             Case("report-dir-missing", "analysis", lambda f: ["report", str(f / "nothing")], ("nothing",)),
             Case("criticality-out-is-a-file", "analysis", lambda f: [
-                "criticality", str(f / "output"), "--out", str(f / "config.json")], ("config.json",)),
+                "criticality", str(f / "output" / "spikes.h5"), "--out", str(f / "network")], ("network",)),
+            Case("criticality-no-spikes", "analysis", lambda f: [
+                "criticality", str(f / "network" / "V1_nodes.h5"), "--out", str(f / "c.json")], ("V1_nodes.h5",)),
             Case("inputs-spikes-out-is-a-folder", "inputs", lambda f: [
                 "spikes", "--config", str(f / "config.json"), "--network", str(f / "network"), "--out",
                 str(f / "network")], ("network",)),

@@ -1,0 +1,94 @@
+"""Output places checked before any work starts: a folder that is a file, a read-only place, a missing parent.
+
+A command that would write its results at the end of a long computation first asks :func:`check_output_dir` or
+:func:`check_output_file` whether it can; the answer names the option and the path. A full disk cannot be foreseen:
+it is reported where it happens (:func:`common.errors.explain`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import UserError
+
+
+class OutputPlaceError(UserError):
+    """The place a command is to write into cannot take its results."""
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest ancestor of ``path`` (or ``path`` itself) that exists."""
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_writable(folder: Path, option: str, target: Path) -> None:
+    if not folder.is_dir():
+        raise OutputPlaceError(f"{option} {target}: {folder} is a file, not a folder; choose another {option}.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        reason = "is on a read-only file system" if _read_only(folder) else "is not writable (permission denied)"
+        raise OutputPlaceError(f"{option} {target}: {folder} {reason}; choose a writable {option}.")
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def check_output_dir(path: Path | str, option: str = "--out") -> Path:
+    """Check that ``path`` is, or can be made, a writable folder (nothing is created).
+
+    Parameters
+    ----------
+    path : Path or str
+        The output folder.
+    option : str
+        The option or configuration key that named it, for the message.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OutputPlaceError
+        If ``path`` is a file, lies inside a file, or its nearest existing folder is read-only.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputPlaceError(f"{option} {path} is a file, not a folder; choose another {option}.")
+    _check_writable(_existing_ancestor(path), option, path)
+    return path
+
+
+def check_output_file(path: Path | str, option: str = "--out") -> Path:
+    """Check that the file ``path`` can be written (its folder exists or can be made; it is not a folder).
+
+    Parameters
+    ----------
+    path : Path or str
+        The output file.
+    option : str
+        The option or configuration key that named it, for the message.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OutputPlaceError
+        If ``path`` is a folder, or its folder is a file or read-only.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPlaceError(f"{option} {path} is a folder; {option} names a file to write.")
+    _check_writable(_existing_ancestor(path.parent), option, path)
+    return path
