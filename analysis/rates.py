@@ -252,9 +252,11 @@ def referenced_pop_names(cells: pd.DataFrame, project_populations: set[str] | fr
 
     Examples
     --------
-    >>> cells = pd.DataFrame({"population": ["V1", "cortex"], "pop_name": ["LIF_exc", "LIF_exc"]})
+    >>> cells = pd.DataFrame({"population": ["V1", "V1", "cortex"], "pop_name": ["LIF_exc", "PV", "LIF_inh"]})
     >>> sorted(referenced_pop_names(cells, {"V1"})), sorted(referenced_pop_names(cells, set()))
-    (['LIF_exc'], [])
+    (['LIF_exc', 'PV'], [])
+    >>> sorted(referenced_pop_names(cells.assign(pop_name=["LIF_exc", "PV", "LIF_exc"]), {"V1"}))  # shared: nobody's
+    ['PV']
     """
     from .reference import load_populations
 
