@@ -32,6 +32,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from common.locks import folder_lock, remove_leftovers, replace_folder
 from inputs.spikes import background_sources, write_background_spikes
 from inputs.stimuli import (
     STIMULI_FILE,
@@ -255,12 +256,12 @@ def _threads(n_thread: int | str | None) -> int | str | None:
 
 
 def _replace_folder(stage: Path, out: Path) -> None:
-    """Move the completed ``stage`` to ``out``; a previous ``out`` is removed only after the new one is in place."""
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    if out.exists():
-        os.replace(out, old)
-    os.replace(stage, out)
-    shutil.rmtree(old, ignore_errors=True)
+    """Move the completed ``stage`` to ``out``; a previous ``out`` is removed only after the new one is in place.
+
+    One atomic exchange where the file system allows it (:func:`common.locks.replace_folder`): ``out`` holds the
+    previous results or the new ones at every instant, even if the process is killed.
+    """
+    replace_folder(stage, out, out.with_name(f".{out.name}.old-{os.getpid()}"))
 
 
 def check_out(out: Path) -> Path:
@@ -333,10 +334,12 @@ def run_condition(condition: str, out: Path, config_path: Path = REPO / "config.
     duration_s = session_duration_s(presentations, protocol)
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    # a second stimulus run into out stops here, naming this one; what killed runs left beside out is removed
+    lock = folder_lock(out, "a stimulus run").acquire()
     stage = out.with_name(f".{out.name}.staging-{os.getpid()}")
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
     try:
+        remove_leftovers(out, ("staging", "old"), "an interrupted stimulus run")
+        stage.mkdir()
         t0 = time.perf_counter()
         lgn_ids, lgn_times, lgn_info = lgn_spikes(condition, presentations, network_dir, protocol, seed, raw,
                                                   progress=progress)
@@ -403,6 +406,7 @@ def run_condition(condition: str, out: Path, config_path: Path = REPO / "config.
         _replace_folder(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        lock.release()
     if progress:
         print(format_metric_table(comparison))
         print(f"{condition}: wrote {out} in {time.perf_counter() - started:.0f} s (LGN {t_lgn:.0f} s, NEST "

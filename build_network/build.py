@@ -25,6 +25,8 @@ import pandas as pd
 from bmtk.builder import NetworkBuilder
 from tqdm import tqdm
 
+from common.locks import folder_lock, remove_leftovers, replace_folder
+
 from . import params
 from .adaptor import SparseNetwork
 from .background import Background, load_background
@@ -357,6 +359,9 @@ def build_network(out_dir: Path, n_cells: int | None = None, seed: int = 0, spec
         On invalid parameters (before anything is written).
     FileExistsError
         If ``out_dir`` holds files and ``force`` is false.
+    common.locks.FolderBusyError
+        If another build into ``out_dir`` is under way (its lock ``.<name>.lock`` beside ``out_dir``); nothing is
+        written. Temporary folders of killed builds beside ``out_dir`` are removed first.
     """
     if rule not in RULES:
         raise params.ParameterError(f"rule {rule!r} is not one of {RULES}.")
@@ -366,22 +371,24 @@ def build_network(out_dir: Path, n_cells: int | None = None, seed: int = 0, spec
     n_cells = spec.column.n_cells if n_cells is None else int(n_cells)
     sizes = params.population_sizes(spec.populations, n_cells)
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not force:
-        raise FileExistsError(f"{out_dir} already holds files; pass --force to replace them "
-                              "(the old folder is kept until the new build is complete).")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
-    try:
-        v1 = build_v1(spec, n_cells, seed, rule)
-        lgn = build_lgn(spec, v1, n_cells, seed, rule)
-        networks = (v1, lgn) if spec.background is None else (v1, lgn, build_background(spec.background, v1, seed))
-        _build_and_save(networks, spec, tmp, compression, progress)
-        info = _build_info(spec, tmp, n_cells, seed, rule, sizes, compression)
-        (tmp / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
-        swap_into_place(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with folder_lock(out_dir, "a network build"):  # a second build into out_dir stops here, naming this one
+        remove_leftovers(out_dir, ("building", "old"), "an interrupted build")
+        if out_dir.exists() and any(out_dir.iterdir()) and not force:
+            raise FileExistsError(f"{out_dir} already holds files; pass --force to replace them "
+                                  "(the old folder is kept until the new build is complete).")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
+        try:
+            v1 = build_v1(spec, n_cells, seed, rule)
+            lgn = build_lgn(spec, v1, n_cells, seed, rule)
+            networks = (v1, lgn) if spec.background is None else (v1, lgn,
+                                                                  build_background(spec.background, v1, seed))
+            _build_and_save(networks, spec, tmp, compression, progress)
+            info = _build_info(spec, tmp, n_cells, seed, rule, sizes, compression)
+            (tmp / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
+            swap_into_place(tmp, out_dir)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     return info
 
 
@@ -464,11 +471,9 @@ def _build_info(spec: ModelSpec, folder: Path, n_cells: int, seed: int, rule: st
 
 
 def swap_into_place(tmp: Path, out_dir: Path) -> None:
-    """Move the completed folder ``tmp`` to ``out_dir``, replacing (and then deleting) a previous ``out_dir``."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{tmp.name}")
-        out_dir.rename(old)
-    tmp.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old)
+    """Move the completed folder ``tmp`` to ``out_dir``, replacing (and then deleting) a previous ``out_dir``.
+
+    One atomic exchange where the file system allows it (:func:`common.locks.replace_folder`): ``out_dir`` holds
+    the previous folder or the new one at every instant, even if the process is killed.
+    """
+    replace_folder(tmp, out_dir, out_dir.with_name(f".{out_dir.name}.old-{tmp.name}"))

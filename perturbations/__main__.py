@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import run_cli
+from common.locks import folder_lock
 from simulation.config import ConfigError
 from simulation.run import load_config
 
 from .configs import BASELINE, DEFAULT_AMP_PA, v1_populations, write_suite
-from .suite import run_suite
+from .suite import run_suite, write_atomic
 from .summary import plot_rasters, plot_rate_grid, plot_sweep, summarize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,6 +33,12 @@ def _positive(text: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # a second suite into the same folder stops here, naming this one (a killed suite's lock is released at once)
+    with folder_lock(args.out, "a perturbation suite"):
+        return _run_locked(args)
+
+
+def _run_locked(args: argparse.Namespace) -> int:
     base = load_config(args.config, build_missing=True)  # builds a missing default network or LGN spikes, once
     configs = write_suite(args.config, args.out, amp_pa=args.amp, populations=args.populations, only=args.only,
                           delay_ms=args.delay, duration_ms=args.duration, sweep=args.sweep,
@@ -49,11 +56,11 @@ def _run(args: argparse.Namespace) -> int:
         summary["amp_pa"] = [0.0 if n == BASELINE else float(n.rsplit("_", 1)[1].removesuffix("pA"))
                              for n in summary.perturbation]
         table = out / f"sweep_{args.sweep}.csv"
-        summary.to_csv(table, index=False, float_format="%.6g")
+        write_atomic(table, summary.to_csv(index=False, float_format="%.6g"))
         figure = plot_sweep(summary, args.sweep, out / f"sweep_{args.sweep}.png")
     else:
         table = out / "summary.csv"
-        summary.to_csv(table, index=False, float_format="%.6g")
+        write_atomic(table, summary.to_csv(index=False, float_format="%.6g"))
         figure = plot_rate_grid(runs, out / "rates.png")
         plot_rasters(runs, out / "rasters.png", float(load_config(configs[BASELINE], False).tstop))
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

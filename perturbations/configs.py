@@ -184,6 +184,8 @@ def write_suite(base_config: Path, out_root: Path, amp_pa: float = DEFAULT_AMP_P
     for name, (population, amp) in runs.items():
         config = perturbation_config(raw, name, out_root, population, amp, delay, duration)
         path = folder / f"{name}.json"
-        path.write_text(json.dumps(config, indent=2) + "\n")
+        tmp = path.with_name(f".{path.name}.tmp")  # never half-written, even if the suite is killed here
+        tmp.write_text(json.dumps(config, indent=2) + "\n")
+        tmp.replace(path)
         paths[name] = path
     return paths

@@ -4,7 +4,9 @@ Each run is ``python run_pointnet.py <config> --no-build`` in its own process (N
 as a Dask task: to a ``LocalCluster`` of ``workers`` processes by default, or to an existing cluster given by its
 scheduler address (e.g. a dask-jobqueue ``SLURMCluster``; see the README). A run is finished when its
 ``spikes.h5`` exists (the runner renames it into place only at the end) and the configuration saved beside it is
-the one asked for; finished runs are skipped unless ``force``.
+the one asked for; finished runs are skipped unless ``force``. A suite killed at any point (SIGKILL included) thus
+keeps the runs it finished, and the same command run again does the rest; each run's own output folder is locked by
+its runner (:func:`simulation.run.lock_output`), the suite's folder by ``python -m perturbations run``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,20 @@ import json
 import os
 from pathlib import Path
 
+from common.errors import UserError
 from simulation.parallel import REPO, run_command, run_parallel
+
+
+class SuiteError(UserError):
+    """Runs of the suite failed: their logs are named; the runs that finished are kept."""
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed into place: never a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def output_dir(config_path: Path) -> Path:
@@ -39,11 +54,11 @@ def run_one(config_path: str, n_thread: int) -> dict:
     out = Path(config["manifest"]["$OUTPUT_DIR"])
     out.mkdir(parents=True, exist_ok=True)
     threaded = out / "run_config.json"
-    threaded.write_text(json.dumps(config, indent=2))
+    write_atomic(threaded, json.dumps(config, indent=2))
     record = run_command(config_path.stem, [str(REPO / "run_pointnet.py"), str(threaded), "--no-build"],
                          str(out / "run.log"))
     if record["returncode"] == 0:
-        (out / "request.json").write_text(config_path.read_text())
+        write_atomic(out / "request.json", config_path.read_text())
     return record
 
 
@@ -93,7 +108,7 @@ def run_suite(configs: dict[str, Path], workers: int = 1, scheduler: str | None 
 
     Raises
     ------
-    RuntimeError
+    SuiteError
         If a run failed (its log is named); the other runs still complete and are kept.
     """
     todo = {name: path for name, path in configs.items() if force or not is_finished(path)}
@@ -105,5 +120,11 @@ def run_suite(configs: dict[str, Path], workers: int = 1, scheduler: str | None 
         n_thread = n_thread or max(1, (os.cpu_count() or 1) // workers)
     else:
         n_thread = n_thread or 1
-    return run_parallel({name: (run_one, (str(path), n_thread)) for name, path in todo.items()}, workers=workers,
-                        scheduler=scheduler)
+    try:
+        return run_parallel({name: (run_one, (str(path), n_thread)) for name, path in todo.items()},
+                            workers=workers, scheduler=scheduler)
+    except RuntimeError as err:
+        if not str(err).startswith("run(s) failed"):
+            raise
+        raise SuiteError(f"{err}; the runs that finished are kept: run the same command again to do the rest "
+                         "(finished runs are skipped).") from None

@@ -35,6 +35,9 @@ import numpy as np
 from bmtk.simulator import pointnet
 from tqdm import tqdm
 
+from common.errors import explain
+from common.locks import FolderBusyError, FolderLock, folder_lock
+
 from .clamp import use_ie_clamps
 from .config import (
     PRECISE_MODELS,
@@ -437,6 +440,44 @@ def _write_kernel_timers(file: Path, processes: int) -> None:
     os.replace(tmp, file)
 
 
+def lock_output(output_dir: Path, processes: int = 1) -> FolderLock | None:
+    """Take the lock of a run's output folder (:func:`common.locks.folder_lock`); return it (None on ranks > 0).
+
+    The lock file is ``<parent>/.<name>.lock`` beside ``output_dir`` (inside it, as ``.lock``, when the parent is
+    read-only). Under MPI only rank 0 takes it and tells the other ranks whether it could: when another process holds
+    it, every rank raises the same error, so that none waits for the others in a collective call.
+
+    Parameters
+    ----------
+    output_dir : Path
+        The run's output folder.
+    processes : int
+        NEST's number of MPI processes.
+
+    Raises
+    ------
+    common.locks.FolderBusyError
+        If another run into ``output_dir`` is under way; the message names it. Nothing has been written.
+    """
+    lock, refusal, error = None, None, None
+    if _rank() == 0:
+        try:
+            lock = folder_lock(output_dir, "a run", inside_ok=True).acquire()
+        except Exception as err:  # noqa: BLE001 - told to the other ranks, then raised here
+            error, refusal = err, explain(err) or f"{output_dir}: cannot take its lock: {err!r}"
+    if processes > 1:
+        from bmtk.utils.io import bmtk_world_comm
+
+        comm = bmtk_world_comm.comm
+        if comm is not None and comm.Get_size() > 1:
+            refusal = comm.bcast(refusal, root=0)
+    if error is not None:
+        raise error
+    if refusal is not None:
+        raise FolderBusyError(refusal)
+    return lock
+
+
 def simulate(path: Path, build_missing: bool = True, summary: bool = True, kernel_timers_file: Path | None = None
              ) -> Path:
     """Run the simulation of ``path`` on NEST through PointNet; return the spikes file.
@@ -469,6 +510,9 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True, kerne
     ConfigError
         If the configuration cannot be run, or the process was started by an MPI launcher that this NEST cannot
         join (:func:`check_launch`); nothing has been written.
+    common.locks.FolderBusyError
+        If another run into the same output folder is under way (:func:`lock_output`); it is named, and nothing has
+        been written.
     """
     processes = check_launch(config=str(path))
     rank = _rank()
@@ -481,6 +525,7 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True, kerne
         final = output_dir / spikes.relative_to(staging).parent / Path(original).name
     else:
         final = spikes.with_name(Path(original).name)
+    lock = lock_output(output_dir, processes)  # a second run into output_dir stops here, naming this one
     if rank == 0:
         remove_stale_staging(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -505,6 +550,8 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True, kerne
         if rank == 0:
             print(f"the run did not complete: the results in {output_dir} are unchanged; what it wrote (its log) is "
                   f"in {staging}, removed by the next run", file=sys.stderr, flush=True)
+        if lock is not None:
+            lock.release()
         raise
     _close_logs(staging, config.io.logger)
     if processes > 1:
@@ -529,4 +576,6 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True, kerne
     finally:
         if processes > 1:
             _barrier()  # no rank returns before the results are in place (nor waits for a failed rank 0)
+        if lock is not None:
+            lock.release()
     return final
