@@ -3,6 +3,13 @@
 ``python -m analysis report OUTPUT_DIR`` writes ``OUTPUT_DIR/report.html``, the figures as PNG files in
 ``OUTPUT_DIR/figures/`` and the comparison table as ``OUTPUT_DIR/comparison.csv``. Each is written under a
 temporary name and renamed when complete.
+
+Any bmtk PointNet run can be reported, the project's or anyone else's. A population is compared with the mouse data
+(and its tuning target shown) only when its network is the project's own (``build_info.json`` of
+``python -m build_network`` beside its nodes) and its pop_name is a model population (``analysis/populations.csv``);
+every other population is shown as ``no reference``, whatever its name. What the page says of the run's input and
+model (the LGN rates, the tuning, the peer model, the commands that extend the report) is said only of the project's
+model, from the run's own configuration.
 """
 
 from __future__ import annotations
