@@ -12,10 +12,9 @@ import numpy as np
 
 from build_network.params import WEIGHT_SCALES_FILE, ParameterError, load_populations, load_weight_scales
 from common.errors import run_cli
-from common.files import check_output_dir, check_output_file
+from common.files import atomic_path, check_output_dir, check_output_file, write_json
 from inputs.stimuli import CONDITIONS as STIMULUS_CONDITIONS
 from inputs.stimuli import STIMULI_FILE, StimulusError
-from simulation.config import write_json
 
 from .allen_metrics import MetricsError
 from .criticality import CriticalityError
@@ -54,9 +53,7 @@ def _tune(args: argparse.Namespace) -> int:
     for name, ok in checks.items():
         print(f"  {'pass' if ok else 'FAIL'}  {name}")
     out = Path(args.out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps({k: round(v, 4) for k, v in best.items()}, indent=2) + "\n")
-    tmp.replace(out)
+    write_json(out, {k: round(v, 4) for k, v in best.items()})
     log = out.with_name(f"{out.stem}.tuning.json")
     log.write_text(json.dumps({
         "command": "python -m analysis " + " ".join(shlex.quote(a) for a in args.argv),
@@ -140,9 +137,8 @@ def _heldout(args: argparse.Namespace) -> int:
     table = heldout_table(args.model, args.seed_model or [], args.billeh)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
     shown = table[table.data_median.notna()]
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(distance_summary(table).to_string(index=False))
@@ -179,9 +175,8 @@ def _metrics(args: argparse.Namespace) -> int:
     check_output_file(args.out)
     table = spikes_file_metrics(args.spikes, args.presentations)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(args.out)
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
     print(f"wrote {args.out}: {len(table)} cells, {table.shape[1] - 4} metrics")
     return 0
 

@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from analysis.rates import RunDataError
-from common.errors import run_cli
-from simulation.config import ConfigError
+from common.errors import UserError, run_cli
+from common.files import check_output_dir
 
 from .ga import GA_FILE
 from .params import PARAMS_FILE, TOPOLOGIES, CircuitError, make_spec
@@ -194,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     st.set_defaults(run=_stdp)
     args = parser.parse_args(argv)
     try:
+        check_output_dir(args.out)
         return args.run(args)
-    except (CircuitError, ConfigError, RunDataError) as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -47,7 +47,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from build_network.build import stream, swap_into_place
-from simulation.config import read_json, write_json
+from common.files import write_json
+from simulation.config import read_json
 
 from .digits import (
     N_CLASSES,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from analysis.criticality import analyse_spikes
 from analysis.rates import load_run
-from simulation.config import write_json
+from common.files import write_json
 
 from .build import POPULATION, build_circuit
 from .params import CircuitError, CircuitSpec

@@ -33,8 +33,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from build_network.build import stream
+from common.files import write_json
 from neurons.models import load_model
-from simulation.config import read_json, write_json
+from simulation.config import read_json
 
 from .digits import (
     N_CLASSES,

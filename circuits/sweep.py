@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulation.config import write_json
+from common.files import write_json
 from simulation.parallel import run_command, run_parallel
 
 from .params import CircuitError, CircuitSpec

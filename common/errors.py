@@ -34,13 +34,33 @@ OS_REASONS = {
 }
 
 
+#: The output places the running command checked (option, path), named when an error does not say where it was.
+OUTPUT_PLACES: list[tuple[str, str]] = []
+
+
+def note_output(option: str, path: object) -> None:
+    """Remember that the running command writes into ``path`` (given by ``option``), for :func:`explain`."""
+    OUTPUT_PLACES.append((option, str(path)))
+
+
+def _places() -> str:
+    if not OUTPUT_PLACES:
+        return "a file"
+    return "the output of " + ", ".join(f"{option} {path}" for option, path in dict.fromkeys(OUTPUT_PLACES))
+
+
 def explain_os_error(err: OSError) -> str:
     """One sentence naming the path of ``err`` and what went wrong (disk full, read-only folder, ...)."""
-    where = err.filename if err.filename is not None else "a file"
+    where = err.filename if err.filename is not None else _places()
     if getattr(err, "filename2", None):
         where = f"{err.filename} -> {err.filename2}"
     reason = OS_REASONS.get(err.errno or -1, err.strerror or str(err))
     return f"cannot write or read {where}: {reason}."
+
+
+#: How HDF5 (through h5py) reports an operating-system error: in its message, without an errno.
+HDF5_REASONS = {"No space left on device": errno.ENOSPC, "Read-only file system": errno.EROFS,
+                "Disk quota exceeded": errno.EDQUOT, "Permission denied": errno.EACCES}
 
 
 def explain(err: BaseException) -> str | None:
@@ -49,6 +69,11 @@ def explain(err: BaseException) -> str | None:
         return str(err)
     if isinstance(err, OSError) and err.errno in OS_REASONS:
         return explain_os_error(err)
+    if isinstance(err, OSError | RuntimeError):
+        for words, code in HDF5_REASONS.items():
+            if words in str(err):
+                where = getattr(err, "filename", None) or _places()
+                return f"cannot write {where}: {OS_REASONS[code]} ({str(err).splitlines()[0][:200]})."
     if isinstance(err, MemoryError):
         return ("out of memory: the network or the run is too large for this machine "
                 "(fewer cells, a shorter run or more memory).")
@@ -70,6 +95,7 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     int
         ``main``'s exit code, or :data:`EXIT_USAGE` after a reported error.
     """
+    OUTPUT_PLACES.clear()
     try:
         return main(argv)
     except KeyboardInterrupt:

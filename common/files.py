@@ -7,10 +7,13 @@ it is reported where it happens (:func:`common.errors.explain`).
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, note_output
 
 
 class OutputPlaceError(UserError):
@@ -61,6 +64,7 @@ def check_output_dir(path: Path | str, option: str = "--out") -> Path:
         If ``path`` is a file, lies inside a file, or its nearest existing folder is read-only.
     """
     path = Path(path)
+    note_output(option, path)
     if path.exists() and not path.is_dir():
         raise OutputPlaceError(f"{option} {path} is a file, not a folder; choose another {option}.")
     _check_writable(_existing_ancestor(path), option, path)
@@ -88,7 +92,48 @@ def check_output_file(path: Path | str, option: str = "--out") -> Path:
         If ``path`` is a folder, or its folder is a file or read-only.
     """
     path = Path(path)
+    note_output(option, path)
     if path.is_dir():
         raise OutputPlaceError(f"{option} {path} is a folder; {option} names a file to write.")
     _check_writable(_existing_ancestor(path.parent), option, path)
     return path
+
+
+def write_bytes_atomic(path: Path | str, content: bytes) -> Path:
+    """Write ``content`` under a temporary name beside ``path``, then rename it into place.
+
+    A failure (a full disk) removes the temporary file and leaves an earlier ``path`` as it was.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(content)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: Path | str, content: dict) -> Path:
+    """Write ``content`` as indented JSON atomically (:func:`write_bytes_atomic`)."""
+    return write_bytes_atomic(path, (json.dumps(content, indent=2) + "\n").encode())
+
+
+@contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """A temporary name beside ``path`` to write to; renamed to ``path`` when the block ends, removed on failure.
+
+    Examples
+    --------
+    >>> with atomic_path(out) as tmp:  # doctest: +SKIP
+    ...     table.to_csv(tmp)
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from common.errors import run_cli
+from common.errors import UserError, run_cli
+from common.files import atomic_path, check_output_dir, check_output_file
 
 from . import figures
-from .models import STUDY_MODELS, NeuronError, load_model, v1_models
+from .models import STUDY_MODELS, load_model, v1_models
 from .patterns import STEP_START_MS, run_patterns
 from .simulate import fi_curve, rheobase, trace
 from .stimuli import INPUTS, Stimulus, parse_currents
@@ -25,9 +25,8 @@ GALLERY_DURATION_MS = 500.0
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
 
 
 def _stimulus(args: argparse.Namespace) -> Stimulus:
@@ -192,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        (check_output_file if args.run is _fi else check_output_dir)(args.out)
         return args.run(args)
-    except NeuronError as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -82,15 +82,6 @@ def read_json(path: Path, error: type[ValueError] = ConfigError, what: str = "co
     return raw
 
 
-def write_json(path: Path, content: dict) -> Path:
-    """Write ``content`` as JSON under a temporary name beside ``path``, then rename it into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(content, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
 def _number(run: dict, key: str, path: Path) -> float:
     value = run[key]
     if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):

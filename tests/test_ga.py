@@ -32,7 +32,7 @@ from circuits.ga import (
     simulate_outputs,
 )
 from circuits.params import CircuitError, CircuitSpec, read_params
-from simulation.config import write_json
+from common.files import write_json
 
 N_HIDDEN = 6
 

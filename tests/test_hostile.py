@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -417,3 +418,69 @@ def test_hostile_case(case: Case, folder: Path, capsys) -> None:
     for word in case.words:
         assert word in message[-1], f"{word!r} not named in: {message[-1]}"
     assert snapshot(folder) == before, "the command wrote or changed files"
+
+
+# --- read-only and full places ---------------------------------------------------------------------------------
+
+@pytest.fixture()
+def place(tmp_path, request):
+    """A small tmpfs mounted at ``tmp_path / 'place'``: read-only (``ro``) or with 64 kB of room (``full``)."""
+    mount = tmp_path / "place"
+    mount.mkdir()
+    options = "size=64k" if request.param == "full" else "ro,size=64k"
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {made.stderr.decode().strip()}")
+    if request.param == "full":  # fill it: every later write fails with ENOSPC
+        fd = os.open(mount / FILLER, os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    yield request.param, mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def _place_argv(name: str, folder: Path, target: Path) -> tuple[str, list[str]]:
+    """The command ``name`` writing its results into ``target`` (a folder on the mounted place)."""
+    config = str(folder / "config.json")
+    if name == "run":
+        set_json(folder / "config.json", "output.output_dir", str(target / "out"))
+        return "run", [config, "--no-build"]
+    return {
+        "build": ("build", ["--n-cells", "300", "--out", str(target / "net")]),
+        "inputs": ("inputs", ["spikes", "--config", config, "--network", str(folder / "network"),
+                              "--out", str(target / "lgn.h5")]),
+        "criticality": ("analysis", ["criticality", str(folder / "output" / "spikes.h5"),
+                                     "--out", str(target / "c.json")]),
+        "perturbations": ("perturbations", ["run", "--config", config, "--only", "baseline",
+                                            "--out", str(target / "p")]),
+        "neurons": ("neurons", ["trace", "--model", "lif", "--input", "constant", "--amp", "400",
+                                "--out", str(target / "trace")]),
+        "circuits": ("circuits", ["run", "--topology", "random", "--n", "50", "--tstop-ms", "100",
+                                  "--out", str(target / "circ")]),
+    }[name]
+
+
+FILLER = "filler.bin"
+PLACE_COMMANDS = ["run", "build", "inputs", "criticality", "perturbations", "neurons", "circuits"]
+
+
+@pytest.mark.parametrize("place", ["ro", "full"], indirect=True)
+@pytest.mark.parametrize("name", PLACE_COMMANDS)
+def test_read_only_or_full_place(name: str, place, folder: Path, capsys) -> None:
+    kind, mount = place
+    short, argv = _place_argv(name, folder, mount)
+    capsys.readouterr()
+    code = run_cli(command(short), argv)
+    err = capsys.readouterr().err
+    assert code == 2, f"exit {code}; stderr: {err[-2000:]}"
+    assert "Traceback" not in err
+    words = ("read-only",) if kind == "ro" else ("disk is full",)
+    assert all(w in err.splitlines()[-1] for w in words), err[-1500:]
+    assert str(mount) in err.splitlines()[-1]
+    leftovers = [p for p in mount.rglob("*") if p.is_file() and p.name != FILLER]
+    assert not leftovers, f"partial files left: {leftovers}"
