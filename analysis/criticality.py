@@ -202,7 +202,10 @@ def fit_power_law(values: np.ndarray) -> dict:
     with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(io.StringIO()), \
             contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
-        fit = powerlaw.Fit(values, discrete=True, verbose=False)
+        try:
+            fit = powerlaw.Fit(values, discrete=True, verbose=False)
+        except ValueError:  # too few distinct values above any xmin ("No data points in defined range")
+            return out
         out.update(alpha=float(fit.power_law.alpha), xmin=float(fit.power_law.xmin),
                    n_tail=int((values >= fit.power_law.xmin).sum()),
                    alpha_at_bound=bool(fit.power_law.alpha >= ALPHA_UPPER_BOUND - 1e-3))

@@ -30,7 +30,8 @@ from common.files import check_output_dir, check_output_file
 
 RUN_KEYS = {"tstart": "start time (ms)", "tstop": "stop time (ms)", "dt": "time step (ms)",
             "n_thread": "NEST threads (int >= 1, or 'auto' for the machine's cores)",
-            "precise_times": "precise spike times for spike inputs (slow; default false here)",
+            "precise_times": "precise spike times for spike inputs (default: true with spike_timing 'precise' or "
+                             "without spike_timing, as bmtk; false with 'grid')",
             "overwrite_output_dir": "bool", "print_time": "bool", "block_run": "bool", "block_size": "ms"}
 VOLTAGE_SAMPLE_KEYS = {"enabled", "cells_per_population"}
 #: ``spike_timing`` (ours): ``grid`` runs the cell models as named in the node types; ``precise`` runs each as its
@@ -107,11 +108,11 @@ def check_run(run: dict, path: Path) -> None:
             raise ConfigError(f"{path}: run.{key} is missing ({RUN_KEYS[key]}).")
     dt, tstop = _number(run, "dt", path), _number(run, "tstop", path)
     tstart = _number(run, "tstart", path) if "tstart" in run else 0.0
-    if not MIN_DT_MS <= dt <= tstop:
-        raise ConfigError(f"{path}: run.dt must lie in [{MIN_DT_MS} ms (NEST's time grain), run.tstop], got {dt}.")
     if not 0 < tstop <= MAX_TSTOP_MS:
         raise ConfigError(f"{path}: run.tstop must lie in (0, {MAX_TSTOP_MS:g}] ms (a year of model time; NEST's "
                           f"clock ends near 1.2e15 ms), got {tstop}.")
+    if not MIN_DT_MS <= dt <= tstop:
+        raise ConfigError(f"{path}: run.dt must lie in [{MIN_DT_MS} ms (NEST's time grain), run.tstop], got {dt}.")
     if not 0 <= tstart < tstop:
         raise ConfigError(f"{path}: run.tstart must satisfy 0 <= tstart < tstop, got tstart={tstart}, tstop={tstop}.")
     n_thread = run.get("n_thread", "auto")
@@ -207,7 +208,8 @@ def check_inputs(config: dict, path: Path) -> None:
         # precise_times unset: off-grid spikes for spike_timing 'precise', and for a configuration without
         # spike_timing (not the project's) bmtk's own default, precise (PointSimulator's sg_params)
         if module in SPIKE_MODULES and not run.get("precise_times", config.get("spike_timing", "precise") == "precise"):
-            _check_spike_grid(Path(spec["input_file"]), dt, f"inputs.{name}.input_file", path)
+            project = "lgn_input" in config and Path(spec["input_file"]).name.startswith("lgn_spikes")
+            _check_spike_grid(Path(spec["input_file"]), dt, f"inputs.{name}.input_file", path, project)
 
 
 def _node_populations(config: dict) -> list[dict]:
@@ -220,16 +222,18 @@ def _node_populations(config: dict) -> list[dict]:
     return found
 
 
-def _check_spike_grid(file: Path, dt: float, key: str, path: Path) -> None:
+def _check_spike_grid(file: Path, dt: float, key: str, path: Path, project: bool) -> None:
+    """Spike times on the dt grid; the remedy names the project's command only for the project's LGN spikes."""
     with h5py.File(file, "r") as h5:
         for population, grp in h5.get("spikes", {}).items():
             times = grp["timestamps"][()] if "timestamps" in grp else np.zeros(0)
             steps = times / dt
             if len(times) and (not np.allclose(steps, np.round(steps), rtol=0, atol=1e-6) or times.min() < dt):
+                remake = (f"Remake them on the grid: python -m inputs spikes --dt {dt} --out {file}"
+                          if project else "Remake them on the grid, or set run.precise_times to true.")
                 raise ConfigError(
                     f"{path}: {key} ({file}, population {population}) has spike times off the run.dt = {dt} ms grid "
-                    "(or before dt), which NEST refuses without run.precise_times (slow). Remake them on the grid: "
-                    f"python -m inputs spikes --dt {dt} --out {file}")
+                    f"(or before dt), which NEST refuses without run.precise_times. {remake}")
 
 
 def check_voltage_sample(config: dict, path: Path) -> None:
