@@ -41,8 +41,10 @@ from common.locks import FolderBusyError, FolderLock, folder_lock
 from .clamp import use_ie_clamps
 from .config import (
     PRECISE_MODELS,
+    SPIKE_MODULES,
     ConfigError,
     check_contents,
+    check_files,
     check_sections,
     input_files,
     network_files,
@@ -50,7 +52,9 @@ from .config import (
     read_json,
     spike_timing,
 )
+from .models import check_cell_models
 from .mpi import check_mpi, mpi_launch_variables, mpi_world_size_from_env
+from .sonata_check import check_network, check_spike_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 PROGRESS_STEPS = 50
@@ -204,7 +208,11 @@ def load_config(path: Path, build_missing: bool = True, staging: str | None = No
         raise ConfigError(f"{path}: bmtk cannot read it: {err}") from err
     check_sections(config, path)
     _make_missing(config, path, build_missing)
+    check_files(config, path)
+    sizes, cell_models = check_network(config, path)  # every file read in full before bmtk or NEST reads it
+    check_spike_inputs(config, path, sizes, SPIKE_MODULES)
     check_contents(config, path)
+    check_cell_models(cell_models, spike_timing(config, path), path)
     use_spike_timing(spike_timing(config, path))
     return pointnet.Config.from_dict(prepare(config, staging))
 
