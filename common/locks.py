@@ -164,6 +164,9 @@ class FolderLock:
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, (json.dumps(_details(self.what)) + "\n").encode(), 0)
+        except OSError as err:  # a full disk: name the file (os.pwrite's error names none)
+            self.release()
+            raise OSError(err.errno, err.strerror, str(self.path)) from None
         except BaseException:
             self.release()
             raise
@@ -239,7 +242,10 @@ def replace_folder(new: Path, target: Path, old: Path) -> None:
         else:
             os.rename(target, old)
             os.rename(new, target)
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_symlink():  # the previous target was a link to a folder: the link goes, not what it points to
+            old.unlink()
+        else:
+            shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(new, target)
 

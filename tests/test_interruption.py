@@ -247,7 +247,7 @@ def test_two_builds_into_one_folder_at_once(tmp_path):
 
 def test_two_runs_into_one_folder_at_once(tmp_path, tiny_config):
     out = tmp_path / "out"
-    paths = [_config(tiny_config, tmp_path, f"r{i}", out, tstop_ms=5000.0) for i in range(2)]
+    paths = [_config(tiny_config, tmp_path, f"r{i}", out, tstop_ms=15_000.0) for i in range(2)]  # ~10 s held
     processes = [(_start(_run_command(path), tmp_path / path.stem), tmp_path / path.stem) for path in paths]
     try:
         results = [_finish(p, log) for p, log in processes]
@@ -255,7 +255,7 @@ def test_two_runs_into_one_folder_at_once(tmp_path, tiny_config):
         for p, _ in processes:
             _kill_group(p)
     winner = _one_refusal(results, out, "a run")
-    assert "simulated 5000 ms" in winner[1]
+    assert "simulated 15000 ms" in winner[1]
     _valid_spikes(out / "spikes.h5")
     assert not any(p.name.startswith(".staging-") for p in out.iterdir())  # the refused run staged nothing
     assert not lock_path(out).exists()
