@@ -46,7 +46,7 @@ def test_committed_background_files_load():
     ("nsources", "0", "field 'nsources': need a whole number in [1, 1000]"),
     ("nsources", "5000", "need a whole number in [1, 1000]"),
     ("psp_mv", "-1", "field 'psp_mv': -1 must be >= 0 mV"),
-    ("psp_mv", "big", "field 'psp_mv': 'big' is not a number"),
+    ("psp_mv", "big", "field 'psp_mv': 'big' is not a finite number"),
     ("source_type", "gaba", "field 'source_type': 'gaba' is not one of ['exc', 'inh']"),
     ("target", "L5_IT", "field 'target'"),
     ("delay_ms", "0", "field 'delay_ms': 0 must be > 0 ms"),

@@ -60,11 +60,11 @@ def _write(tmp_path, name, table: pd.DataFrame):
 BAD_V1 = [
     ("d_weight_max", 1.4, "outside [0, 1]"),
     ("d_weight_min", -0.1, "outside [0, 1]"),
-    ("delay_ms", -1.0, "must be > 0"),
+    ("delay_ms", -1.0, "must lie in (0, 1000] ms"),
     ("d_max_um", -5.0, "must be > 0"),
     ("nsyn_min", 9, "nsyn_min <= nsyn_max"),
     ("target", "L5_IT", "unknown population 'L5_IT'"),
-    ("psp_mv", "abc", "is not a number"),
+    ("psp_mv", "abc", "is not a finite number"),
 ]
 
 
