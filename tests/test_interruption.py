@@ -370,3 +370,27 @@ def test_a_stimulus_run_into_a_locked_folder_stops_before_writing(tmp_path, tiny
         with pytest.raises(FolderBusyError, match=f"{out} is in use: another stimulus run"):
             run_condition("flash", out, config_path=tiny_config, trials=3, seed=1, progress=False)
     assert not out.exists() and (tmp_path / ".flash.staging-99999999").is_dir()
+
+
+@pytest.mark.mpi
+def test_a_run_under_mpirun_into_a_locked_folder_stops_on_every_rank(tmp_path, tiny_config):
+    """Rank 0 takes the lock and tells the others: all ranks stop with the message, none waits in a collective."""
+    from test_mpi import MPI_PYTHON, _mpi_nest_present
+
+    reason = _mpi_nest_present()
+    if reason:
+        pytest.skip(reason)
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMI", "PMIX_"))}
+        result = subprocess.run(["mpirun", "--allow-run-as-root", "--oversubscribe", "-n", "2", str(MPI_PYTHON),
+                                 str(REPO / "run_pointnet.py"), str(_config(tiny_config, tmp_path, "mpi", out, 50.0)),
+                                 "--no-build"], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert f"{out} is in use: a test holder (process {holder.pid} on " in result.stderr
+    assert not out.exists()  # no staging folder, nothing
