@@ -61,7 +61,7 @@ def check_cell_models(cell_models: list[tuple[str, str, dict]], timing: str, pat
                                   f"(got {params[listed[0]]!r}).")
             try:
                 nest.Create(model, params=params)
-            except (nest.NESTError, AttributeError, TypeError, IndexError, ValueError) as err:
+            except (nest.NESTError, AttributeError, TypeError, IndexError, ValueError, OverflowError) as err:
                 valid = sorted(k for k, v in defaults.items() if isinstance(v, int | float)
                                and not isinstance(v, bool))
                 raise ConfigError(f"{path}: {where}: NEST refuses these parameters for {model}: "

@@ -148,3 +148,13 @@ def hand_run(tmp_path):
     # cell 0: 4 spikes at 100 ms intervals; cell 1: 1 spike; cell 2: 2 spikes, one after tstop; cells 3, 4 silent
     sonata_spikes(out / "spikes.h5", {"V1": ([0, 1, 0, 2, 0, 0, 2], [100, 150, 200, 250, 300, 400, 1500.0])})
     return out
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """How many hostile and fuzz cases this session tried (tests/test_hostile.py, tests/test_fuzz.py)."""
+    import sys
+
+    fuzz = getattr(sys.modules.get("test_fuzz") or sys.modules.get("tests.test_fuzz"), "FUZZ_COUNTS", None)
+    if fuzz:
+        terminalreporter.write_line("fuzz cases: " + ", ".join(f"{k} {v}" for k, v in sorted(fuzz.items()))
+                                    + f" (total {sum(fuzz.values())})")
