@@ -46,9 +46,10 @@ class FolderBusyError(UserError):
 
 
 def lock_path(folder: Path) -> Path:
-    """The lock file of ``folder``: ``<parent>/.<name>.lock``."""
+    """The lock file of ``folder``: ``<parent>/.<name>.lock``, the parent with its links resolved (two names of one
+    parent folder give one lock)."""
     folder = Path(folder).absolute()
-    return folder.parent / f".{folder.name}{LOCK_SUFFIX}"
+    return folder.parent.resolve() / f".{folder.name}{LOCK_SUFFIX}"
 
 
 def _command() -> str:
