@@ -486,6 +486,32 @@ def lock_output(output_dir: Path, processes: int = 1) -> FolderLock | None:
     return lock
 
 
+def boundary_error(err: BaseException, path: Path) -> ConfigError | None:
+    """A failure raised inside NEST (``nest.NESTError``) or bmtk (its bare ``Exception``) as a :class:`ConfigError`
+    naming the configuration and the simulator's own message; None for anything else (a bug keeps its traceback).
+
+    Examples
+    --------
+    >>> str(boundary_error(Exception("node_type_id 7 not found"), Path("c.json")))[:54]
+    'c.json: bmtk stopped the run: node_type_id 7 not found'
+    >>> boundary_error(KeyError("a bug"), Path("c.json")) is None
+    True
+    """
+    chain = [err]
+    while chain[-1].__context__ is not None and len(chain) < 10:  # bmtk's handlers of NEST errors fail themselves
+        chain.append(chain[-1].__context__)
+    nest_errors = [e for e in chain if isinstance(e, nest.NESTError)]
+    if nest_errors:
+        who, err = "NEST", nest_errors[-1]
+    elif type(err) is Exception:  # bmtk reports what it cannot use with a bare Exception
+        who = "bmtk"
+    else:
+        return None
+    message = " ".join(str(err).split())
+    return ConfigError(f"{path}: {who} stopped the run: {message}. Check the network files and parameter files the "
+                       "configuration names.")
+
+
 def simulate(path: Path, build_missing: bool = True, summary: bool = True, kernel_timers_file: Path | None = None
              ) -> Path:
     """Run the simulation of ``path`` on NEST through PointNet; return the spikes file.
@@ -554,12 +580,18 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True, kerne
         sim.run()
         if kernel_timers_file is not None:
             _write_kernel_timers(kernel_timers_file, processes)
-    except BaseException:
+    except BaseException as err:
         if rank == 0:
             print(f"the run did not complete: the results in {output_dir} are unchanged; what it wrote (its log) is "
                   f"in {staging}, removed by the next run", file=sys.stderr, flush=True)
         if lock is not None:
             lock.release()
+        stopped = boundary_error(err, path)
+        if stopped is not None:
+            if rank == 0:  # the message says what went wrong: nothing of the run is kept
+                _close_logs(staging, config.io.logger)
+                shutil.rmtree(staging, ignore_errors=True)
+            raise stopped from err
         raise
     _close_logs(staging, config.io.logger)
     if processes > 1:

@@ -12,6 +12,8 @@ Limits that are not the format's own but NEST's (or memory's) are in :data:`MAX_
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -68,6 +70,19 @@ def read_types(file: Path, id_column: str, key: str, config: Path) -> pd.DataFra
     return table
 
 
+@contextmanager
+def damaged(file: Path, key: str, config: Path) -> Iterator[None]:
+    """Turn h5py's errors on a damaged file (bad symbol tables, broken links, ...) into one ConfigError."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ConfigError(f"{config}: {key} names {file}, which is damaged: HDF5 cannot read its structure "
+                          f"({type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else 'no message'}). "
+                          "Remake it (build_network for network files, python -m inputs for spikes).") from err
+
+
 def _dataset(group: h5py.Group, name: str, file: Path, key: str, config: Path) -> np.ndarray:
     """Read dataset ``name`` of ``group`` in full (a truncated file fails here, not inside NEST)."""
     if name not in group:
@@ -104,8 +119,7 @@ def read_json_params(file: Path, what: str, config: Path) -> dict:
     for name, value in params.items():
         values = value if isinstance(value, list) else [value]
         for v in values:
-            if isinstance(v, bool) or not isinstance(v, int | float | str) or (
-                    isinstance(v, float) and not np.isfinite(v)):
+            if isinstance(v, bool) or not isinstance(v, int | float) or not abs(v) < 2**63:  # NaN fails too
                 raise ConfigError(f"{config}: {file} ({what}), field '{name}': {value!r} is not a finite number.")
     return params
 
@@ -145,7 +159,7 @@ def check_network(config: dict, path: Path) -> tuple[dict[str, int], list[tuple[
         key = f"networks.nodes[{i}].nodes_file"
         file, types_file = Path(entry["nodes_file"]), Path(entry["node_types_file"])
         types = read_types(types_file, "node_type_id", f"networks.nodes[{i}].node_types_file", path)
-        with read_h5(file, key, path) as h5:
+        with read_h5(file, key, path) as h5, damaged(file, key, path):
             if "nodes" not in h5 or not len(h5["nodes"]):
                 raise ConfigError(f"{path}: {key} names {file}, which has no /nodes/<population> group.")
             for name, group in h5["nodes"].items():
@@ -164,7 +178,7 @@ def check_network(config: dict, path: Path) -> tuple[dict[str, int], list[tuple[
         key = f"networks.edges[{i}].edges_file"
         file, types_file = Path(entry["edges_file"]), Path(entry["edge_types_file"])
         types = read_types(types_file, "edge_type_id", f"networks.edges[{i}].edge_types_file", path)
-        with read_h5(file, key, path) as h5:
+        with read_h5(file, key, path) as h5, damaged(file, key, path):
             if "edges" not in h5 or not len(h5["edges"]):
                 raise ConfigError(f"{path}: {key} names {file}, which has no /edges/<population> group.")
             for name, group in h5["edges"].items():
@@ -269,7 +283,7 @@ def check_spike_inputs(config: dict, path: Path, sizes: dict[str, int], modules:
         key, file = f"inputs.{name}.input_file", Path(spec["input_file"])
         node_set = spec.get("node_set")
         target = node_set.get("population") if isinstance(node_set, dict) else node_set
-        with read_h5(file, key, path) as h5:
+        with read_h5(file, key, path) as h5, damaged(file, key, path):
             if "spikes" not in h5:
                 raise ConfigError(f"{path}: {key} names {file}, which has no /spikes group (SONATA spikes: "
                                   "/spikes/<population>/node_ids and timestamps).")

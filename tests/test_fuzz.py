@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import tempfile
 from collections import Counter
@@ -27,7 +28,8 @@ from common.errors import UserError
 REPO = Path(__file__).resolve().parents[1]
 #: Cases tried per property (read by conftest's terminal summary).
 FUZZ_COUNTS: Counter = Counter()
-EXAMPLES = 120
+#: Examples per property (``FUZZ_EXAMPLES=1000 pytest tests/test_fuzz.py`` for a longer search).
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "120"))
 
 CELL_TEXT = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),

@@ -313,6 +313,10 @@ def _cell_model_cases() -> list[Case]:
     cases.append(run_case("instantaneousExc.json-garbage", lambda f: garbage(f / syn), "instantaneousExc.json"))
     cases.append(run_case("instantaneousExc.json-nan", lambda f: (f / syn).write_text('{"weight": NaN}'),
                           "instantaneousExc.json"))
+    cases.append(run_case("instantaneousExc.json-unknown-key", lambda f: (f / syn).write_text('{"no_such": 1.0}'),
+                          "NEST stopped the run", "no_such"))
+    cases.append(run_case("instantaneousExc.json-string", lambda f: (f / syn).write_text('{"receptor_type": "x"}'),
+                          "instantaneousExc.json", "receptor_type"))
     return cases
 
 
@@ -484,3 +488,18 @@ def test_read_only_or_full_place(name: str, place, folder: Path, capsys) -> None
     assert str(mount) in err.splitlines()[-1]
     leftovers = [p for p in mount.rglob("*") if p.is_file() and p.name != FILLER]
     assert not leftovers, f"partial files left: {leftovers}"
+
+
+@pytest.mark.parametrize(("case_id", "key", "value"), [("n_thread-100000", "run.n_thread", 100000),
+                                                     ("tstop-1e300", "run.tstop", 1e300),
+                                                     ("seed-nan", "lgn_input.seed", NAN)])
+def test_the_real_command_line(case_id: str, key: str, value, folder: Path) -> None:
+    """The cases that once crashed the interpreter or NEST, through ``python run_pointnet.py`` itself."""
+    set_json(folder / "config.json", key, value)
+    before = snapshot(folder)
+    done = subprocess.run([sys.executable, str(REPO / "run_pointnet.py"), str(folder / "config.json"), "--no-build"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and done.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert key in done.stderr
+    assert snapshot(folder) == before
