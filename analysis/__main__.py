@@ -10,16 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from build_network.params import WEIGHT_SCALES_FILE, ParameterError, load_populations, load_weight_scales
-from common.errors import run_cli
+from build_network.params import WEIGHT_SCALES_FILE, load_populations, load_weight_scales
+from common.errors import UserError, run_cli
 from common.files import atomic_path, check_output_dir, check_output_file, write_json
 from inputs.stimuli import CONDITIONS as STIMULUS_CONDITIONS
-from inputs.stimuli import STIMULI_FILE, StimulusError
+from inputs.stimuli import STIMULI_FILE
 
-from .allen_metrics import MetricsError
-from .criticality import CriticalityError
-from .rates import RunDataError, format_summary
-from .reference import CONDITIONS, SUMMARY_FILE, ReferenceDataError, write_reference
+from .rates import format_summary
+from .reference import CONDITIONS, SUMMARY_FILE, write_reference
 from .report import write_report
 from .tune import Evaluator, meets_criteria, tune
 
@@ -285,8 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     try:
         return args.run(args)
-    except (ParameterError, RunDataError, ReferenceDataError, CriticalityError, StimulusError,
-            MetricsError) as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
