@@ -24,6 +24,7 @@ from bmtk.builder import NetworkBuilder
 
 from build_network.adaptor import SparseNetwork
 from build_network.build import stream, swap_into_place
+from common.sonata import conform_network
 from inputs.spikes import write_spikes
 
 from .params import CircuitSpec
@@ -126,7 +127,8 @@ def build_circuit(spec: CircuitSpec, out_dir: Path, n_thread: int | str = 1) -> 
         net, drive = build_builders(spec)
         for builder in (net, drive):
             builder.build()
-            builder.save(output_dir=str(tmp / "network"))
+            builder.save(output_dir=str(tmp / "network"), compression="none")
+        conform_network(tmp / "network")  # readable by libsonata as well as bmtk
         neurons = tmp / "components" / "point_neuron_models"
         synapses = tmp / "components" / "synaptic_models"
         neurons.mkdir(parents=True)

@@ -48,6 +48,7 @@ from tqdm import tqdm
 
 from build_network.build import stream, swap_into_place
 from common.files import write_json
+from common.sonata import conform_network
 from simulation.config import read_json
 
 from .digits import (
@@ -723,7 +724,8 @@ def export_sonata(genome: np.ndarray, network: Network, schedule: Schedule, out_
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.sonata-", dir=out_dir.parent))
     for builder in (inputs, net):
         builder.build()
-        builder.save(output_dir=str(tmp / "network"))
+        builder.save(output_dir=str(tmp / "network"), compression="none")
+    conform_network(tmp / "network")  # readable by libsonata as well as bmtk
     for sub, name, content in (("point_neuron_models", "ga_neuron.json", network.neuron),
                                ("synaptic_models", "static.json", {})):
         (tmp / "components" / sub).mkdir(parents=True)

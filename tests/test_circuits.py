@@ -240,3 +240,22 @@ def test_sweep_runs_points_on_dask_and_reuses_finished_ones(tmp_path):
     again = sweep(spec, [0.0], tmp_path / "sweep", workers=1)
     assert (tmp_path / "sweep" / "g_0.0000" / "result.json").stat().st_mtime_ns == stamp
     assert len(again) == 2 and len(collect(tmp_path / "sweep", spec)) == 2
+
+
+def test_a_circuit_folder_opens_in_libsonata(tmp_path):
+    """The circuit's network and drive spikes are SONATA that libsonata reads (issue 20), equal to h5py's view."""
+    import h5py
+    import libsonata
+
+    build_circuit(make_spec("random", n_cells=N), tmp_path / "circuit")
+    network = tmp_path / "circuit" / "network"
+    nodes = libsonata.NodeStorage(str(network / "circuit_nodes.h5")).open_population("circuit")
+    assert nodes.size == N
+    edges = libsonata.EdgeStorage(str(network / "circuit_circuit_edges.h5"))
+    population = edges.open_population(next(iter(edges.population_names)))
+    with h5py.File(network / "circuit_circuit_edges.h5") as h5:
+        group = h5["edges"][population.name]
+        targets = group["target_node_id"][()]
+    for node in (0, N // 2, N - 1):
+        selection = population.afferent_edges([node])
+        assert selection.flat_size == int((targets == node).sum())
