@@ -11,6 +11,7 @@ The number of cases is the number of test ids of :func:`test_hostile_case` (``py
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -408,6 +409,15 @@ CASES = (_corrupt_network_cases() + _spike_cases() + _config_cases() + _cell_mod
          + _build_cli_cases() + _output_cases())
 
 
+def _record(case_id: str, name: str, code: int, err: str) -> None:
+    """With ``HOSTILE_REPORT=FILE``, append the case's ending (id, command, exit code, last stderr line) to FILE."""
+    report = os.environ.get("HOSTILE_REPORT")
+    if report:
+        last = err.strip().splitlines()[-1] if err.strip() else ""
+        with open(report, "a", newline="") as out:
+            csv.writer(out).writerow([case_id, name, code, "Traceback" in err, last[:300]])
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_hostile_case(case: Case, folder: Path, capsys) -> None:
     argv = case.damage(folder)
@@ -415,6 +425,7 @@ def test_hostile_case(case: Case, folder: Path, capsys) -> None:
     capsys.readouterr()
     code = run_cli(command(case.command), argv)
     err = capsys.readouterr().err
+    _record(case.id, case.command, code, err)
     assert code == 2, f"exit {code}; stderr: {err[-2000:]}"
     message = err.strip().splitlines()
     assert message and message[-1].startswith("error: "), err[-2000:]
@@ -481,6 +492,7 @@ def test_read_only_or_full_place(name: str, place, folder: Path, capsys) -> None
     capsys.readouterr()
     code = run_cli(command(short), argv)
     err = capsys.readouterr().err
+    _record(f"{name}-{kind}", short, code, err)
     assert code == 2, f"exit {code}; stderr: {err[-2000:]}"
     assert "Traceback" not in err
     words = ("read-only",) if kind == "ro" else ("disk is full",)
@@ -499,6 +511,7 @@ def test_the_real_command_line(case_id: str, key: str, value, folder: Path) -> N
     before = snapshot(folder)
     done = subprocess.run([sys.executable, str(REPO / "run_pointnet.py"), str(folder / "config.json"), "--no-build"],
                           capture_output=True, text=True, timeout=300)
+    _record(f"subprocess-{case_id}", "run", done.returncode, done.stderr)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and done.stderr.strip().splitlines()[-1].startswith("error: ")
     assert key in done.stderr

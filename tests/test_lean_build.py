@@ -23,6 +23,7 @@ from build_network import build_network, rules
 from build_network.adaptor import SparseNetwork
 from build_network.build import NETWORK_FILES, ModelSpec, build_lgn, build_v1, column_positions, stream
 from build_network.rules import connection_probability
+from common.sonata import conform_network
 
 TARGET_BLOCK = 512  # of the previous rule
 
@@ -147,6 +148,7 @@ def _plain_build(out, n_cells: int, seed: int, monkeypatch) -> None:
         net.build()
         net.save(output_dir=str(out))
     monkeypatch.undo()
+    conform_network(out)  # the SONATA layout step both paths share (x, y, z; node_id_to_ranges; type tables)
 
 
 def _h5_content(path) -> dict:
