@@ -2,58 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import io
-from html.parser import HTMLParser
-
-import matplotlib.image
 import matplotlib.pyplot as plt
 import pandas as pd
+from report_page import parse_report
 
 from analysis.__main__ import main
 from analysis.criticality import REGIMES
 from analysis.rates import read_spikes
 
 FIGURE_IDS = {"raster", "population-rates", "comparison", "rate-distributions", "isi-cv", "network"}
-
-
-class _Page(HTMLParser):
-    """Figures (id -> decoded image) and table rows of a report."""
-
-    def __init__(self):
-        super().__init__()
-        self.figures, self.rows, self._figure, self._row, self._cell = {}, [], None, None, None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "figure":
-            self._figure = attrs["id"]
-        elif tag == "img":
-            head, data = attrs["src"].split(",", 1)
-            assert head == "data:image/png;base64"
-            self.figures[self._figure] = matplotlib.image.imread(io.BytesIO(base64.b64decode(data)), format="png")
-        elif tag == "tr":
-            self._row = []
-        elif tag in ("td", "th") and self._row is not None:
-            self._cell = ""
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell += data
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._row is not None:
-            self._row.append(self._cell.strip())
-            self._cell = None
-        elif tag == "tr":
-            self.rows.append(self._row)
-            self._row = None
-
-
-def _parse(path) -> _Page:
-    page = _Page()
-    page.feed(path.read_text())
-    return page
 
 
 def _fake_suite(folder):
@@ -72,7 +29,7 @@ def test_report_of_a_nest_run(tiny_run, capsys):
     _fake_suite(out / "perturbations")
     assert main(["report", str(out)]) == 0
     assert f"report: {out / 'report.html'}" in capsys.readouterr().out
-    page = _parse(out / "report.html")
+    page = parse_report(out / "report.html")
     assert FIGURE_IDS <= set(page.figures) and "perturbations-rates.png" in page.figures
     for name, image in page.figures.items():
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100, name
@@ -98,7 +55,7 @@ def test_report_of_a_run_with_a_silent_population(hand_run):
     """Populations that are not the V1 model's (E, I here), one of them silent: figures still drawn, no table rows,
     no model-versus-data figure (nothing is compared)."""
     assert main(["report", str(hand_run)]) == 0
-    page = _parse(hand_run / "report.html")
+    page = parse_report(hand_run / "report.html")
     assert FIGURE_IDS - {"comparison"} == set(page.figures) - {"avalanches"}
     assert [r[7] for r in page.rows if r and r[0] in ("E", "I") and len(r) == 9] == ["no reference"] * 2
     assert not (hand_run / "perturbations").exists()
@@ -122,7 +79,7 @@ def test_report_includes_stimulus_runs(tiny_run, tiny_config, tmp_path):
     run_condition("gratings", out / "stimulus" / "gratings", config_path=tiny_config, trials=3, progress=False,
                   protocol_path=tmp_path / "protocol.json")
     assert main(["report", str(out)]) == 0
-    page = _parse(out / "report.html")
+    page = parse_report(out / "report.html")
     for name in ("stimulus-flash-psth", "stimulus-flash-metrics", "stimulus-gratings-tuning",
                  "stimulus-gratings-metrics"):
         assert name in page.figures, name

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO, sonata_spikes
+from report_page import ReportPage
 
 N_EXC, N_INH, N_THALAMUS = 40, 10, 40
 TSTOP_MS, DT_MS = 1000.0, 0.1
@@ -106,32 +107,6 @@ def build_foreign(root: Path) -> Path:
         "network": "config.circuit.json"})
 
 
-class _Rows(HTMLParser):
-    """The table rows of a page, as lists of cell texts."""
-
-    def __init__(self):
-        super().__init__()
-        self.rows, self._row, self._cell = [], None, None
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "tr":
-            self._row = []
-        elif tag in ("td", "th") and self._row is not None:
-            self._cell = ""
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell += data
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._row is not None:
-            self._row.append(self._cell.strip())
-            self._cell = None
-        elif tag == "tr":
-            self.rows.append(self._row)
-            self._row = None
-
-
 def _text(html: str) -> str:
     """The page's visible text (no embedded images)."""
     class Text(HTMLParser):
@@ -198,7 +173,7 @@ def test_the_report_of_a_foreign_run(foreign_run, tmp_path, with_config):
     text = _text(html)
     for claim in PROJECT_CLAIMS:
         assert claim not in text, claim
-    parser = _Rows()
+    parser = ReportPage()
     parser.feed(html)
     table = {r[0]: r for r in parser.rows if r and len(r) == 9 and r[0] in ("LIF_exc", "LIF_inh")}
     assert set(table) == {"LIF_exc", "LIF_inh"}
