@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from analysis.rates import print_summary
 from common.errors import run_cli
 from simulation import ConfigError, simulate
 
@@ -27,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(make timers-env)")
     args = parser.parse_args(argv)
     try:
-        simulate(args.config, build_missing=not args.no_build, kernel_timers_file=args.kernel_timers)
+        simulate(args.config, build_missing=not args.no_build, summary=print_summary,
+                 kernel_timers_file=args.kernel_timers)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -15,7 +15,9 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from build_network.build import BUILD_INFO, is_project_network
 from common.errors import UserError
+from common.sonata import read_nodes
 
 from .reference import tuning_targets
 
@@ -81,48 +83,6 @@ def check_spikes(spikes: pd.DataFrame, nodes: pd.DataFrame, population: str, spi
             f"{unknown[:3].tolist()}) are not in the network, whose {population} ids run from "
             f"{nodes.node_id.min()} to {nodes.node_id.max()} ({len(nodes)} nodes): the spikes come from another "
             "network. Analyse them with the configuration of the run that made them.")
-
-
-def read_nodes(nodes_file: Path, node_types_file: Path, population: str) -> pd.DataFrame:
-    """Nodes of ``population`` with their group attributes and node-type attributes.
-
-    ``positions`` (n x 3, um) becomes columns ``x``, ``y``, ``z``; other one-dimensional group datasets keep
-    their names (the LGN's ``x``, ``y`` in degrees).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``node_id``, ``node_type_id``, the group attributes and the node-type columns (``pop_name``, ``ei``, ...).
-
-    Raises
-    ------
-    RunDataError
-        If a file is missing or does not hold ``population``.
-    """
-    for file in (nodes_file, node_types_file):
-        if not Path(file).is_file():
-            raise RunDataError(f"{file} not found: the run's network is incomplete (rebuild it with "
-                               "python -m build_network, or point the configuration at the network it ran).")
-    with h5py.File(nodes_file, "r") as h5:
-        grp = h5.get(f"nodes/{population}")
-        if grp is None:
-            raise RunDataError(f"{nodes_file} has no node population {population!r}; it holds "
-                               f"{sorted(h5.get('nodes', {}))}.")
-        table = pd.DataFrame({"node_id": grp["node_id"][()].astype(np.int64),
-                              "node_type_id": grp["node_type_id"][()]})
-        group_id, group_index = grp["node_group_id"][()], grp["node_group_index"][()]
-        for gid in np.unique(group_id):
-            rows = np.flatnonzero(group_id == gid)
-            for name, ds in grp[str(gid)].items():
-                if not isinstance(ds, h5py.Dataset):
-                    continue
-                values = ds[()][group_index[rows]]
-                if name == "positions" and values.ndim == 2:
-                    for k, axis in enumerate("xyz"[: values.shape[1]]):
-                        table.loc[rows, axis] = values[:, k]
-                elif values.ndim == 1:
-                    table.loc[rows, name] = values
-    return table.merge(pd.read_csv(node_types_file, sep=" "), on="node_type_id", how="left")
 
 
 def cell_table(spikes: pd.DataFrame, nodes: pd.DataFrame, tstart_ms: float, tstop_ms: float) -> pd.DataFrame:
@@ -214,35 +174,7 @@ def population_summary(cells: pd.DataFrame, reference: pd.DataFrame | None = Non
     return summary
 
 
-def v1_nodes(config: dict) -> pd.DataFrame:
-    """The V1 node table (:func:`read_nodes`) of a configuration whose paths are resolved.
-
-    Raises
-    ------
-    ValueError
-        If no nodes file of the configuration holds population ``V1``.
-    """
-    for entry in config["networks"]["nodes"]:
-        with h5py.File(entry["nodes_file"], "r") as h5:
-            if "V1" in h5["nodes"]:
-                return read_nodes(entry["nodes_file"], entry["node_types_file"], "V1")
-    raise ValueError("the configuration has no V1 population.")
-
-
-#: Written by ``python -m build_network`` beside the nodes files: the mark of this project's own network.
-BUILD_INFO = "build_info.json"
 NO_REFERENCE = "no reference"
-
-
-def is_project_network(nodes_file: Path) -> bool:
-    """Whether ``nodes_file`` belongs to a network this project's builder made (``build_info.json`` beside it,
-    links followed: the seed tuning links the built files into its evaluation folders).
-
-    A network of anyone else (bmtk's examples, a network of your own) may reuse a pop_name such as ``LIF_exc``; only
-    the project's own populations are the mouse V1 L2/3 model that the reference describes.
-    """
-    nodes_file = Path(nodes_file)
-    return any((folder / BUILD_INFO).is_file() for folder in {nodes_file.parent, nodes_file.resolve().parent})
 
 
 def referenced_pop_names(cells: pd.DataFrame, project_populations: set[str] | frozenset[str]) -> set[str]:

@@ -44,6 +44,19 @@ NETWORK_FILES = (
     "V1_V1_edges.h5", "V1_V1_edge_types.csv", "LGN_V1_edges.h5", "LGN_V1_edge_types.csv",
 )
 BACKGROUND_FILES = ("BKG_nodes.h5", "BKG_node_types.csv", "BKG_V1_edges.h5", "BKG_V1_edge_types.csv")
+#: Written beside the network files by :func:`build_network`: the mark of this project's own network.
+BUILD_INFO = "build_info.json"
+
+
+def is_project_network(nodes_file: Path) -> bool:
+    """Whether ``nodes_file`` belongs to a network this builder made (:data:`BUILD_INFO` beside it, links followed:
+    the seed tuning links the built files into its evaluation folders).
+
+    A network of anyone else (bmtk's examples, a network of your own) may reuse a pop_name such as ``LIF_exc``; only
+    the project's own populations are the mouse V1 L2/3 model that the reference describes.
+    """
+    nodes_file = Path(nodes_file)
+    return any((folder / BUILD_INFO).is_file() for folder in {nodes_file.parent, nodes_file.resolve().parent})
 SYNAPSE_MODEL = {"e": "instantaneousExc.json", "i": "instantaneousInh.json"}
 #: The two models (``--model``): the seed's, driven by the LGN alone, and the V1 with a background population
 #: and physiological LGN synapses (issue 19). Each names its weight scales and whether it has a background.
@@ -384,7 +397,7 @@ def build_network(out_dir: Path, n_cells: int | None = None, seed: int = 0, spec
                                                                   build_background(spec.background, v1, seed))
             _build_and_save(networks, spec, tmp, compression, progress)
             info = _build_info(spec, tmp, n_cells, seed, rule, sizes, compression)
-            (tmp / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
+            (tmp / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n")
             swap_into_place(tmp, out_dir)
         finally:
             if tmp.exists():

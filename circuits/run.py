@@ -65,7 +65,7 @@ def run_circuit(spec: CircuitSpec, out_dir: Path, force: bool = False, figures: 
     start = time.perf_counter()
     config = build_circuit(spec, out_dir, n_thread=n_thread)
     built = time.perf_counter()
-    spikes_file = simulate(config, build_missing=False, summary=False)
+    spikes_file = simulate(config, build_missing=False)
     simulated = time.perf_counter()
     run = load_run(out_dir / "output")
     rates = run.cells.groupby("pop_name").rate_hz.mean()

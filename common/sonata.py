@@ -33,7 +33,10 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
+
+from .errors import UserError
 
 #: The values of the spike file's ``sorting`` attribute (the specification's enum).
 SORTING = {"none": 0, "by_id": 1, "by_time": 2}
@@ -385,3 +388,67 @@ def conform_network(folder: str | os.PathLike) -> list[Path]:
             conform_types_file(types, edges_file)
             done.append(types)
     return done
+
+
+# --- readers ---------------------------------------------------------------------------------------------------
+
+class SonataReadError(UserError):
+    """A SONATA file cannot be read as the caller needs it (missing, or without the population asked for)."""
+
+
+def read_nodes(nodes_file: str | os.PathLike, node_types_file: str | os.PathLike, population: str) -> pd.DataFrame:
+    """Nodes of ``population`` with their group attributes and node-type attributes.
+
+    ``positions`` (n x 3, um) becomes columns ``x``, ``y``, ``z``; other one-dimensional group datasets keep
+    their names (the LGN's ``x``, ``y`` in degrees).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``node_id``, ``node_type_id``, the group attributes and the node-type columns (``pop_name``, ``ei``, ...).
+
+    Raises
+    ------
+    SonataReadError
+        If a file is missing or does not hold ``population``.
+    """
+    for file in (nodes_file, node_types_file):
+        if not Path(file).is_file():
+            raise SonataReadError(f"{file} not found: the run's network is incomplete (rebuild it with "
+                               "python -m build_network, or point the configuration at the network it ran).")
+    with h5py.File(nodes_file, "r") as h5:
+        grp = h5.get(f"nodes/{population}")
+        if grp is None:
+            raise SonataReadError(f"{nodes_file} has no node population {population!r}; it holds "
+                               f"{sorted(h5.get('nodes', {}))}.")
+        table = pd.DataFrame({"node_id": grp["node_id"][()].astype(np.int64),
+                              "node_type_id": grp["node_type_id"][()]})
+        group_id, group_index = grp["node_group_id"][()], grp["node_group_index"][()]
+        for gid in np.unique(group_id):
+            rows = np.flatnonzero(group_id == gid)
+            for name, ds in grp[str(gid)].items():
+                if not isinstance(ds, h5py.Dataset):
+                    continue
+                values = ds[()][group_index[rows]]
+                if name == "positions" and values.ndim == 2:
+                    for k, axis in enumerate("xyz"[: values.shape[1]]):
+                        table.loc[rows, axis] = values[:, k]
+                elif values.ndim == 1:
+                    table.loc[rows, name] = values
+    return table.merge(pd.read_csv(node_types_file, sep=" "), on="node_type_id", how="left")
+
+
+def v1_nodes(config: dict) -> pd.DataFrame:
+    """The V1 node table (:func:`read_nodes`) of a configuration whose paths are resolved.
+
+    Raises
+    ------
+    SonataReadError
+        If no nodes file of the configuration holds population ``V1``.
+    """
+    for entry in config["networks"]["nodes"]:
+        with h5py.File(entry["nodes_file"], "r") as h5:
+            if "V1" in h5["nodes"]:
+                return read_nodes(entry["nodes_file"], entry["node_types_file"], "V1")
+    raise SonataReadError("the configuration has no node population 'V1'; the voltage sample and the "
+                          "perturbations name V1's cells.")

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from build_network.params import check_seed
 from common.errors import UserError, run_cli
-from common.files import check_output_file
 
+from .make import make_background_spikes, make_lgn_spikes
 from .rates import (
     DEFAULT_SESSION_TYPE,
     GENOTYPES,
@@ -24,8 +21,8 @@ from .rates import (
     rate_tables,
     write_tables,
 )
-from .spikes import RATES_FILE, lgn_node_ids, lookup_rate, sample_rates, write_background_spikes, write_spikes
-from .units import STIMULI, UnitsError, load_units_cache, load_units_folder
+from .spikes import RATES_FILE
+from .units import STIMULI, load_units_cache, load_units_folder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,59 +47,14 @@ def _rates(args: argparse.Namespace) -> None:
               f"{'' if seed is None else f'{seed:.2f}'}")
 
 
-def _config_defaults(path: Path) -> dict:
-    if path.is_file():
-        config = json.loads(path.read_text())
-        run = config.get("run", {})
-        precise = config.get("spike_timing", "grid") == "precise"  # precise cells take exact, off-grid times
-        return {**config.get("lgn_input", {}), "tstop": run.get("tstop"), "dt": None if precise else run.get("dt"),
-                "precise": precise}
-    return {}
-
-
 def _spikes(args: argparse.Namespace) -> None:
-    check_output_file(args.out)
-    defaults = _config_defaults(args.config)
-    genotype = args.genotype or defaults.get("genotype") or "wt"
-    stimulus = args.stimulus or defaults.get("stimulus") or "fl"
-    qc = args.qc or defaults.get("qc") or "snr4"
-    tstop = args.tstop if args.tstop is not None else (defaults.get("tstop") or 3000.0)
-    dt = args.dt if args.dt is not None else (None if defaults.get("precise") else (defaults.get("dt") or 0.01))
-    seed = check_seed(args.seed, "--seed") if args.seed is not None else check_seed(
-        defaults.get("seed", 0), f"lgn_input.seed of {args.config}")
-    heterogeneous = args.heterogeneous or bool(defaults.get("heterogeneous", False))
-    if not tstop > 0:
-        raise UnitsError(f"--tstop must be > 0 ms, got {tstop}.")
-    if dt is not None and not dt > 0:
-        raise UnitsError(f"--dt must be > 0 ms, got {dt}.")
-    from build_network.params import load_column
-
-    node_ids = lgn_node_ids(args.network, load_column().lgn_n_cells)
-    if heterogeneous:
-        rates = sample_rates(len(node_ids), genotype, stimulus, np.random.default_rng(seed), qc, args.rates)
-    else:
-        rates = np.full(len(node_ids), lookup_rate(genotype, stimulus, qc, args.rates))
-    write_spikes(args.out, node_ids, rates, tstop, seed, dt)
-    mode = "heterogeneous" if heterogeneous else "homogeneous"
-    print(f"wrote {args.out}: {len(node_ids)} LGN cells, {mode} Poisson, genotype {genotype}, stimulus {stimulus}, "
-          f"qc {qc}, mean rate {rates.mean():.2f} Hz, 0-{tstop:g} ms "
-          f"{'off the grid (spike_timing precise)' if dt is None else f'on a {dt:g} ms grid'}, seed {seed}")
+    print(make_lgn_spikes(args.config, args.network, args.out, genotype=args.genotype, stimulus=args.stimulus,
+                          qc=args.qc, tstop_ms=args.tstop, dt_ms=args.dt, seed=args.seed,
+                          heterogeneous=args.heterogeneous, rates_file=args.rates))
 
 
 def _background(args: argparse.Namespace) -> None:
-    check_output_file(args.out)
-    config = json.loads(args.config.read_text()) if args.config.is_file() else {}
-    run = config.get("run", {})
-    tstop = args.tstop if args.tstop is not None else float(run.get("tstop", 3000.0))
-    seed = check_seed(args.seed, "--seed") if args.seed is not None else check_seed(
-        config.get("background_input", {}).get("seed", 0), f"background_input.seed of {args.config}")
-    precise = config.get("spike_timing", "grid") == "precise"
-    dt = None if precise else float(run.get("dt", 0.01))
-    if not tstop > 0:
-        raise UnitsError(f"--tstop must be > 0 ms, got {tstop}.")
-    write_background_spikes(args.network, args.out, tstop, seed, dt)
-    print(f"wrote {args.out}: the background sources of {args.network}, Poisson, 0-{tstop:g} ms "
-          f"{'off the grid (spike_timing precise)' if dt is None else f'on a {dt:g} ms grid'}, seed {seed}")
+    print(make_background_spikes(args.config, args.network, args.out, tstop_ms=args.tstop, seed=args.seed))
 
 
 def main(argv: list[str] | None = None) -> int:

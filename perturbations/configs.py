@@ -13,7 +13,7 @@ import json
 import math
 from pathlib import Path
 
-from analysis.rates import v1_nodes
+from common.sonata import v1_nodes
 from simulation.config import ConfigError, read_json
 
 BASELINE = "baseline"

@@ -27,6 +27,7 @@ import pandas as pd
 from build_network.params import check_seed
 from common.errors import UserError
 from common.files import check_output_dir, check_output_file
+from common.sonata import v1_nodes
 
 RUN_KEYS = {"tstart": "start time (ms)", "tstop": "stop time (ms)", "dt": "time step (ms)",
             "n_thread": "NEST threads (int >= 1, or 'auto' for the machine's cores)",
@@ -413,8 +414,6 @@ def voltage_report(config: dict) -> dict | None:
     if not sample.get("enabled", False):
         return None
     k = int(sample.get("cells_per_population", 3))
-    from analysis.rates import v1_nodes
-
     nodes = v1_nodes(config)
     node_ids = nodes.groupby("pop_name", sort=False).node_id.apply(lambda s: s.head(k)).astype(int).tolist()
     return {"module": "multimeter_report", "cells": {"population": "V1", "node_id": sorted(node_ids)},

@@ -27,7 +27,7 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import nest
@@ -35,8 +35,11 @@ import numpy as np
 from bmtk.simulator import pointnet
 from tqdm import tqdm
 
+from build_network import ModelSpec, build_network
+from build_network.build import BACKGROUND_FILES, NETWORK_FILES, is_project_network
 from common.errors import explain
 from common.locks import FolderBusyError, FolderLock, folder_lock
+from inputs.make import make_background_spikes, make_lgn_spikes
 
 from .clamp import use_ie_clamps
 from .config import (
@@ -239,9 +242,6 @@ def _make_missing(config: dict, path: Path, build: bool) -> None:
     ConfigError
         Naming the file and the key, and for the project's own files the command that makes them.
     """
-    from analysis.rates import is_project_network
-    from build_network.build import BACKGROUND_FILES, NETWORK_FILES
-
     named: dict[Path, set[str]] = {}
     missing = {}
     for key, file in network_files(config):
@@ -264,8 +264,6 @@ def _make_missing(config: dict, path: Path, build: bool) -> None:
             raise ConfigError(f"{path}: {key} names {file}, which does not exist; make the network with: {command}"
                               + ("" if empty else f" --force (replaces the incomplete network in {folder})"))
         print(f"{folder} has no network: building the default network ({command}) ...", flush=True)
-        from build_network import ModelSpec, build_network
-
         build_network(folder, spec=ModelSpec.for_model(model))
     nodes = [Path(e["nodes_file"]) for e in config["networks"]["nodes"]]
     project_network = bool(nodes) and is_project_network(nodes[0])
@@ -286,10 +284,8 @@ def _make_missing(config: dict, path: Path, build: bool) -> None:
         if not build:
             raise ConfigError(f"{path}: {key} names {file}, which does not exist; make it with: {command}")
         print(f"{file} is missing: making {made[1]} with the defaults of {path} ({command}) ...", flush=True)
-        from inputs.__main__ import main as inputs_main
-
-        if inputs_main(argv) != 0:
-            raise ConfigError(f"{path}: could not make {file} (see the error above).")
+        maker = make_lgn_spikes if made[0] == "spikes" else make_background_spikes
+        print(maker(path, nodes[0].parent, file), flush=True)
 
 
 def staging_name(processes: int = 1) -> str:
@@ -512,8 +508,8 @@ def boundary_error(err: BaseException, path: Path) -> ConfigError | None:
                        "configuration names.")
 
 
-def simulate(path: Path, build_missing: bool = True, summary: bool = True, kernel_timers_file: Path | None = None
-             ) -> Path:
+def simulate(path: Path, build_missing: bool = True, summary: Callable[[dict, Path], object] | None = None,
+             kernel_timers_file: Path | None = None) -> Path:
     """Run the simulation of ``path`` on NEST through PointNet; return the spikes file.
 
     bmtk writes into a fresh hidden staging folder inside the configured output folder (the spikes as
@@ -529,8 +525,11 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True, kerne
     build_missing : bool
         Build a missing network or LGN spikes file with the defaults (never under MPI: a missing file is then an
         error naming the command that makes it).
-    summary : bool
-        Print the per-population summary and write ``rates_summary.csv`` beside the spikes.
+    summary : callable, optional
+        ``summary(config, spikes_file)`` is called on rank 0 with the completed (still staged) spikes; what it writes
+        beside them is moved into the output folder with them (``run_pointnet.py`` passes
+        :func:`analysis.rates.print_summary`, which prints the per-population table and writes
+        ``rates_summary.csv``). The runner layer itself knows nothing of the analysis.
     kernel_timers_file : Path, optional
         After the simulation, write NEST's kernel timers there (JSON, :func:`kernel_timers`; rank 0's under MPI).
 
@@ -603,10 +602,8 @@ def simulate(path: Path, build_missing: bool = True, summary: bool = True, kerne
             print(f"simulated {config.tstop:g} ms in {time.perf_counter() - loaded:.1f} s; spikes: {final}",
                   flush=True)
             try:
-                if summary:
-                    from analysis.rates import print_summary
-
-                    print_summary(config, spikes)  # rates_summary.csv beside the staged spikes, moved with them
+                if summary is not None:
+                    summary(config, spikes)  # e.g. rates_summary.csv beside the staged spikes, moved with them
             finally:
                 if spikes.is_file():  # the SONATA layout libsonata reads too: uncompressed, uint64 ids, enum sorting
                     from common.sonata import conform_spikes

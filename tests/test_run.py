@@ -273,7 +273,7 @@ def test_precise_spike_timing_runs_the_precise_twins(tiny_config, tmp_path):
     config["run"].pop("precise_times", None)
     path = tmp_path / "precise.json"
     path.write_text(json.dumps(config))
-    spikes = sim_run.simulate(path, build_missing=False, summary=False)
+    spikes = sim_run.simulate(path, build_missing=False)
     models = pd.Series(nest.GetNodes().get("model")).value_counts()
     assert models["iaf_psc_delta_ps"] == TINY_N and "iaf_psc_delta" not in models
     generators = nest.GetNodes({"model": "spike_generator"})
@@ -293,7 +293,7 @@ def test_precise_spike_timing_runs_the_precise_twins(tiny_config, tmp_path):
     config["run"]["precise_times"] = False
     config["manifest"]["$OUTPUT_DIR"] = str(tmp_path / "grid")
     path.write_text(json.dumps(config))
-    sim_run.simulate(path, build_missing=False, summary=False)
+    sim_run.simulate(path, build_missing=False)
     assert "iaf_psc_delta_ps" not in set(nest.GetNodes().get("model"))
 
 

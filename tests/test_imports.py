@@ -1,0 +1,60 @@
+"""The packages import one way: base <- build_network <- inputs <- simulation <- analysis <- perturbations / studies.
+
+Every import statement of every module (those inside functions too) is read from the source; an import of a package
+of a higher level, or of any ``__main__`` module, fails the test with the file and line.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: The level of each package: a module may import packages of its own level or lower only (``neurons`` is the
+#: single-neuron study, whose cell models the circuit studies use).
+LEVELS = {"common": 0, "build_network": 1, "inputs": 2, "simulation": 3, "analysis": 4, "perturbations": 5,
+          "neurons": 5, "circuits": 6, "benchmarks": 7}
+TOP_SCRIPTS = {"run_pointnet.py": 7}
+
+
+def project_imports(file: Path, package: str) -> list[tuple[int, str]]:
+    """(line, imported module) of every import of a project package in ``file`` (relative imports resolved)."""
+    found = []
+    for node in ast.walk(ast.parse(file.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(file.relative_to(REPO).with_suffix("").parts[: -node.level])
+                found.append((node.lineno, f"{base}.{node.module}" if node.module else base))
+            else:
+                found.append((node.lineno, node.module or ""))
+    return [(line, name) for line, name in found if name.split(".")[0] in LEVELS]
+
+
+def modules() -> list[tuple[Path, str, int]]:
+    files = [(f, f.relative_to(REPO).parts[0]) for f in sorted(REPO.glob("*/**/*.py"))
+             if f.relative_to(REPO).parts[0] in LEVELS]
+    return [(f, pkg, LEVELS[pkg]) for f, pkg in files] + [(REPO / name, name, level)
+                                                          for name, level in TOP_SCRIPTS.items()]
+
+
+@pytest.mark.parametrize(("file", "package", "level"), modules(), ids=lambda v: str(v) if isinstance(v, str) else "")
+def test_no_module_imports_upward(file: Path, package: str, level: int) -> None:
+    upward = [f"{file.relative_to(REPO)}:{line} imports {name} (level {LEVELS[name.split('.')[0]]} > {level})"
+              for line, name in project_imports(file, package) if LEVELS[name.split(".")[0]] > level]
+    mains = [f"{file.relative_to(REPO)}:{line} imports {name}" for line, name in project_imports(file, package)
+             if name.endswith("__main__") and not file.name == "__main__.py"]
+    assert not upward and not mains, "\n".join(upward + mains)
+
+
+def test_the_walk_sees_imports() -> None:
+    """The walker is not vacuous: it finds the runner's import of the simulation layer and resolves relative ones."""
+    found = dict((name, line) for line, name in project_imports(REPO / "run_pointnet.py", "run_pointnet.py"))
+    assert "simulation" in found
+    relative = [name for _, name in project_imports(REPO / "simulation" / "run.py", "simulation")]
+    assert "simulation.config" in relative and "simulation.clamp" in relative
+    every_package = {pkg for _, pkg, _ in modules()}
+    assert set(LEVELS) <= every_package | {"benchmarks"}
