@@ -115,7 +115,7 @@ def compare_model(cells: pd.DataFrame, rates: pd.DataFrame, summary: pd.DataFram
     seed : int
         Seed of the bootstrap.
     populations : pandas.DataFrame, optional
-        Model population -> cell class (default ``analysis/populations.csv``).
+        Model population -> cell class (default ``common/populations.csv``).
 
     Returns
     -------

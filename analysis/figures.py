@@ -14,21 +14,22 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
+from common.populations import colour, colours  # noqa: E402
+
 from .rates import Run  # noqa: E402
 from .reference import CONDITIONS, choose_reference, load_populations, reference_sample  # noqa: E402
 
 DPI = 100
-COLORS = {"LIF_exc": "tab:red", "PV": "tab:blue", "SST": "tab:green", "VIP": "tab:purple"}
 
 
 def population_order(cells: pd.DataFrame) -> list[str]:
-    """Model populations in the order of ``analysis/populations.csv``, then any others in order of appearance."""
+    """Model populations in the order of ``common/populations.csv``, then any others in order of appearance."""
     known = [p for p in load_populations().index if p in set(cells.pop_name)]
     return known + [p for p in pd.unique(cells.pop_name) if p not in known]
 
 
 def _color(pop: str, k: int) -> str:
-    return COLORS.get(pop, f"C{k % 10}")
+    return colour(pop, k)
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -94,7 +95,7 @@ def plot_rate_distributions(cells: pd.DataFrame, rates: pd.DataFrame, summary: p
     """Per population: the model's rates beside the data's (``condition``) and the Billeh et al. 2020 model's, on a
     log axis (equal bins in log rate, each sample normalised to its size, zeros included in the size); the
     fraction of zero rates is written in each legend. Only the pop_names in ``referenced`` (default: every model
-    population of ``analysis/populations.csv``) get the data beside them; the others are drawn alone."""
+    population of ``common/populations.csv``) get the data beside them; the others are drawn alone."""
     populations = load_populations()
     referenced = set(populations.index) if referenced is None else set(referenced) & set(populations.index)
     order = population_order(cells)
@@ -349,7 +350,7 @@ def plot_flash_psth(spikes_file: Path, units: pd.DataFrame, presentations: pd.Da
         for color, name, style in ((1.0, "white", "-"), (-1.0, "black", "--")):
             onsets = flashes.start_time[flashes.color == color].to_numpy()
             t, r = psth(spikes[pop], onsets, int(spikes[f"n:{pop}"][0]))
-            ax.plot(t * 1000, r, style, color=COLORS.get(pop, LGN_COLOR), label=f"{name} ({len(onsets)})")
+            ax.plot(t * 1000, r, style, color=colours().get(pop, LGN_COLOR), label=f"{name} ({len(onsets)})")
         ax.axvspan(0, duration * 1000, color="0.9", zorder=0)
         ax.set_title("LGN (tON)" if pop == "tON" else pop)
         ax.set_xlabel("time from flash onset (ms)")
@@ -400,7 +401,7 @@ def plot_metric_distributions(metrics: pd.DataFrame, comparison: pd.DataFrame, p
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows), squeeze=False)
     for ax, metric in zip(axes.flat, shown, strict=False):
         for k, row in enumerate(rows[rows.metric == metric].itertuples()):
-            color = COLORS.get(row.pop_name, LGN_COLOR)
+            color = colours().get(row.pop_name, LGN_COLOR)
             model = np.sort(metrics.loc[metrics.pop_name == row.pop_name, metric].dropna().to_numpy(float))
             ref = choose_metric_reference(row.cell_class, metric)
             if len(model):

@@ -180,7 +180,7 @@ NO_REFERENCE = "no reference"
 def referenced_pop_names(cells: pd.DataFrame, project_populations: set[str] | frozenset[str]) -> set[str]:
     """The pop_names of ``cells`` that are compared with the mouse reference: cells of a SONATA population of the
     project's own network (``project_populations``) whose pop_name is a model population of
-    ``analysis/populations.csv``.
+    ``common/populations.csv``.
 
     Examples
     --------

@@ -35,13 +35,13 @@ import pandas as pd
 
 from build_network.params import load_populations as load_model_populations
 from common.errors import UserError
+from common.populations import POPULATIONS_FILE
 from inputs.rates import qc_mask
 
 HERE = Path(__file__).resolve().parent
 RATES_FILE = HERE / "reference_rates.csv.gz"
 SUMMARY_FILE = HERE / "reference_summary.csv"
 SOURCE_FILE = HERE / "reference.source.json"
-POPULATIONS_FILE = HERE / "populations.csv"
 REGENERATE = "python -m analysis reference --data-dir ../shared/data"
 
 #: Stimulus condition -> rate column of the per-unit table (Hz).
@@ -94,10 +94,10 @@ def _read_csv(path: Path, columns: tuple[str, ...], **kwargs) -> pd.DataFrame:
     return table
 
 
-def load_populations(path: Path = POPULATIONS_FILE) -> pd.DataFrame:
+def load_populations(path: Path = POPULATIONS_FILE) -> pd.DataFrame:  # the table of common/populations.csv
     """Model population -> experimental cell class and layer (``path``), and the matching Billeh et al. 2020
     population (``allen_pop_name`` of ``build_network/populations.csv``), indexed by population."""
-    classes = pd.read_csv(path).set_index("population")
+    classes = pd.read_csv(path).set_index("population").drop(columns="colour", errors="ignore")
     allen = load_model_populations().set_index("pop_name").allen_pop_name
     return classes.assign(billeh_pop_name=allen.reindex(classes.index).to_numpy())
 

@@ -6,7 +6,7 @@ temporary name and renamed when complete.
 
 Any bmtk PointNet run can be reported, the project's or anyone else's. A population is compared with the mouse data
 (and its tuning target shown) only when its network is the project's own (``build_info.json`` of
-``python -m build_network`` beside its nodes) and its pop_name is a model population (``analysis/populations.csv``);
+``python -m build_network`` beside its nodes) and its pop_name is a model population (``common/populations.csv``);
 every other population is shown as ``no reference``, whatever its name. What the page says of the run's input and
 model (the LGN rates, the tuning, the peer model, the commands that extend the report) is said only of the project's
 model, from the run's own configuration.
@@ -274,7 +274,7 @@ def _run_info(run: Run, condition: str | None) -> list[tuple[str, str]]:
         info.append(("compared with", f"{condition} (override with --condition)"))
     if unreferenced:
         info.append((NO_REFERENCE, f"{', '.join(unreferenced)}: " + (
-            "not populations of the project's V1 model (analysis/populations.csv)" if run.project_populations else
+            "not populations of the project's V1 model (common/populations.csv)" if run.project_populations else
             f"the network is not the project's (no {BUILD_INFO} of python -m build_network beside its nodes), so "
             "none of its populations is compared with the mouse data")))
     for entry in run.config.get("networks", {}).get("nodes", []):

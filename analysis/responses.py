@@ -410,7 +410,7 @@ def compare_metrics(model: pd.DataFrame, seed: int = 0, pop_names: list[str] | N
     model : pandas.DataFrame
         One row per simulated cell: ``population`` (network population, ``V1`` or ``LGN``), ``node_id``,
         ``pop_name`` and any subset of the :data:`METRICS` columns, in their units (rates in Hz, times in **s**,
-        indices dimensionless). V1 pop_names map to classes through ``analysis/populations.csv``; pop_name ``tON``
+        indices dimensionless). V1 pop_names map to classes through ``common/populations.csv``; pop_name ``tON``
         (population ``LGN``) is compared with the flash-responsive LGd units.
     seed : int
         Seed of the bootstrap of the model median (:func:`analysis.compare.median_ci`).
@@ -419,7 +419,7 @@ def compare_metrics(model: pd.DataFrame, seed: int = 0, pop_names: list[str] | N
     table : pandas.DataFrame, optional
         Per-unit reference table (default: the committed one).
     populations : pandas.DataFrame, optional
-        Model population -> ``cell_class`` (default ``analysis/populations.csv``).
+        Model population -> ``cell_class`` (default ``common/populations.csv``).
 
     Returns
     -------

@@ -18,13 +18,14 @@ import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from analysis.rates import load_run  # noqa: E402
+from common.populations import colours  # noqa: E402
 
 from .configs import BASELINE  # noqa: E402
 from .suite import output_dir  # noqa: E402
 
 SUMMARY_COLUMNS = ("perturbation", "population", "n_cells", "frac_active", "mean_rate_hz", "median_rate_hz",
                    "delta_median_hz", "delta_ci_low", "delta_ci_high")
-COLORS = {"LIF_exc": "#D42A2A", "PV": "#4C7F19", "SST": "#197F7F", "VIP": "#9932FF"}
+COLORS = colours()  # one colour per population in every figure (common/populations.csv)
 
 
 def run_cells(config_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
