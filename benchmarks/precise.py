@@ -53,6 +53,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.kernel import fresh_kernel
+
 from .report import machine_info, machine_label
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,11 +111,7 @@ def match_spikes(reference: np.ndarray, other: np.ndarray, window_ms: float = 2.
 
 def _neuron_run(model: str, dt: float, trains: list[np.ndarray], weights: np.ndarray, tstop: float,
                 params: dict) -> tuple[np.ndarray, float]:
-    import nest
-
-    nest.ResetKernel()
-    nest.set_verbosity("M_ERROR")
-    nest.SetKernelStatus({"resolution": dt, "local_num_threads": 1})
+    nest = fresh_kernel(dt, threads=1)
     cell = nest.Create(model, params=params)
     precise = model.endswith("_ps")
     times = [t if precise else np.maximum(np.round(t / dt), 1) * dt for t in trains]

@@ -48,6 +48,7 @@ from tqdm import tqdm
 
 from build_network.build import stream, swap_into_place
 from common.files import write_json
+from common.kernel import fresh_kernel
 from common.sonata import conform_network
 from simulation.config import read_json
 
@@ -210,11 +211,7 @@ def make_schedule(images: np.ndarray, params: dict, seed: int, name: str) -> Sch
 
 def _kernel(rows: np.ndarray, network: Network, schedule: Schedule, n_thread: int):
     """A fresh NEST kernel with the inputs, the hidden layer and one output neuron per row; returns the node ids."""
-    import nest
-
-    nest.ResetKernel()
-    nest.verbosity = nest.VerbosityLevel.ERROR
-    nest.SetKernelStatus({"resolution": network.dt_ms, "local_num_threads": int(n_thread)})
+    nest = fresh_kernel(network.dt_ms, threads=int(n_thread))
     inputs = nest.Create("spike_generator", N_PIXELS, params=[{"spike_times": t} for t in schedule.times_ms])
     hidden = nest.Create("iaf_cond_exp", network.n_hidden, params=network.neuron)
     _connect(np.asarray(inputs.tolist()), np.asarray(hidden.tolist()), network.hidden_weights_nS, network.delay_ms)

@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from build_network.build import stream
 from common.files import write_json
+from common.kernel import fresh_kernel
 from neurons.models import load_model
 from simulation.config import read_json
 
@@ -177,14 +178,8 @@ def neuron_params(params: dict) -> dict:
 
 
 def _kernel(dt_ms: float, seed: int, threads: int = 1):
-    import nest
-
-    nest.verbosity = nest.VerbosityLevel.ERROR
-    nest.ResetKernel()
-    nest.resolution = dt_ms
-    nest.local_num_threads = threads
-    nest.rng_seed = int(np.random.default_rng(stream(seed, "stdp_nest")).integers(1, 2**31 - 1))
-    return nest
+    return fresh_kernel(dt_ms, threads=threads,
+                        rng_seed=int(np.random.default_rng(stream(seed, "stdp_nest")).integers(1, 2**31 - 1)))
 
 
 # ------------------------------------------------------------------------------------------------------ window

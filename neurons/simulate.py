@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from common.kernel import fresh_kernel
+
 from .models import NeuronModel
 from .stimuli import Stimulus
 
@@ -20,14 +22,7 @@ FI_MEASURE_MS = 2000.0
 
 
 def _kernel(resolution_ms: float, seed: int = 0):
-    import nest
-
-    nest.verbosity = nest.VerbosityLevel.ERROR
-    nest.ResetKernel()
-    nest.resolution = resolution_ms
-    nest.rng_seed = int(seed) + 1
-    nest.local_num_threads = 1
-    return nest
+    return fresh_kernel(resolution_ms, threads=1, rng_seed=int(seed) + 1)
 
 
 @dataclass
