@@ -23,92 +23,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-POINTNET = """
-import json, resource, sys, time
-sys.path.insert(0, {repo!r})
-import nest
-from bmtk.simulator import pointnet
-from simulation.run import ProgressSimulator, load_config
-start = time.perf_counter()
-config = load_config({config!r}, build_missing=False)
-config.build_env()
-network = pointnet.PointNetwork.from_config(config)
-sim = ProgressSimulator.from_config(config, network)
-loaded = time.perf_counter()
-sim.run()
-done = time.perf_counter()
-print(json.dumps({{"load_s": loaded - start, "sim_s": done - loaded, "connections": nest.num_connections,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
-"""
-
-DIRECT = """
-import json, resource, sys, time
-from pathlib import Path
-import h5py, numpy as np, pandas as pd, nest
-sys.path.insert(0, {repo!r})
-from simulation.run import load_config
-config = load_config({config!r}, build_missing=False)
-start = time.perf_counter()
-nest.ResetKernel()
-nest.set_verbosity("M_ERROR")
-nest.SetKernelStatus({{"resolution": config.dt, "local_num_threads": config["run"]["n_thread"]}})
-nodes = {{e["nodes_file"]: e["node_types_file"] for e in config["networks"]["nodes"]}}
-created = {{}}
-for nodes_file, types_file in nodes.items():
-    with h5py.File(nodes_file, "r") as h5:
-        pop = next(iter(h5["nodes"]))
-        type_ids = h5[f"nodes/{{pop}}/node_type_id"][()]
-    types = pd.read_csv(types_file, sep=" ").set_index("node_type_id")
-    if types.model_type.iloc[0] == "virtual":
-        created[pop] = nest.Create("spike_generator", len(type_ids))
-        continue
-    cells = nest.Create("iaf_psc_delta", len(type_ids))
-    for type_id, row in types.iterrows():
-        idx = np.flatnonzero(type_ids == type_id)
-        params = json.load(open(Path(config["components"]["point_neuron_models_dir"]) / row.dynamics_params))
-        cells[int(idx[0]):int(idx[-1]) + 1].set(params)
-    created[pop] = cells
-for name, spec in config["inputs"].items():
-    with h5py.File(spec["input_file"], "r") as h5:
-        ids, times = h5["spikes/LGN/node_ids"][()], h5["spikes/LGN/timestamps"][()]
-    order = np.argsort(ids, kind="stable")
-    ids, times = ids[order], times[order]
-    bounds = np.searchsorted(ids, np.arange(len(created["LGN"]) + 1))
-    created["LGN"].set([{{"spike_times": times[bounds[i]:bounds[i + 1]]}} for i in range(len(created["LGN"]))])
-for entry in config["networks"]["edges"]:
-    types = pd.read_csv(entry["edge_types_file"], sep=" ").set_index("edge_type_id")
-    with h5py.File(entry["edges_file"], "r") as h5:
-        grp = next(iter(h5["edges"].values()))
-        src_pop = grp["source_node_id"].attrs["node_population"]
-        trg_pop = grp["target_node_id"].attrs["node_population"]
-        src, trg, et = grp["source_node_id"][()], grp["target_node_id"][()], grp["edge_type_id"][()]
-        nsyns = grp["0/nsyns"][()][grp["edge_group_index"][()]]
-    src_ids = np.asarray(created[src_pop].tolist())[src]
-    trg_ids = np.asarray(created[trg_pop].tolist())[trg]
-    nest.Connect(src_ids, trg_ids, "one_to_one", {{"synapse_model": "static_synapse",
-                 "weight": nsyns * types.syn_weight.reindex(et).to_numpy(),
-                 "delay": types.delay.reindex(et).to_numpy()}})
-recorder = nest.Create("spike_recorder")
-nest.Connect(created["V1"], recorder)
-loaded = time.perf_counter()
-nest.Simulate(float(config["run"]["tstop"]))
-done = time.perf_counter()
-print(json.dumps({{"load_s": loaded - start, "sim_s": done - loaded, "connections": nest.num_connections,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
-"""
+#: Label -> loader of :mod:`benchmarks.loaders` (each run as ``python -m benchmarks.loaders LOADER CONFIG``).
+PATHS = {"PointNet": "pointnet", "direct PyNEST": "direct"}
 
 
-PATHS = {"PointNet": POINTNET, "direct PyNEST": DIRECT}
-
-
-def measure(template: str, config: Path) -> dict:
-    """Load and simulate ``config`` once in a fresh Python process with ``template`` (:data:`POINTNET` or
-    :data:`DIRECT`).
+def measure(loader: str, config: Path) -> dict:
+    """Load and simulate ``config`` once in a fresh Python process with :mod:`benchmarks.loaders`.
 
     Parameters
     ----------
-    template : str
-        The child program.
+    loader : str
+        ``pointnet`` or ``direct`` (:data:`benchmarks.loaders.LOADERS`).
     config : Path
         A PointNet configuration whose files all exist (nothing is built).
 
@@ -124,8 +49,8 @@ def measure(template: str, config: Path) -> dict:
         If the child fails (its exit code and the end of its stderr; exit code -9 is usually the kernel's
         out-of-memory killer).
     """
-    code = template.format(repo=str(REPO), config=str(config))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run([sys.executable, "-m", "benchmarks.loaders", loader, str(config)], capture_output=True,
+                            text=True, cwd=REPO)
     if result.returncode != 0:
         raise RuntimeError(f"simulation child exited with code {result.returncode}: {result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
