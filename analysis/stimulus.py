@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from common.locks import folder_lock, remove_leftovers, replace_folder
+from common.paths import REPO
 from inputs.spikes import background_sources, write_background_spikes
 from inputs.stimuli import (
     STIMULI_FILE,
@@ -46,7 +47,6 @@ from inputs.stimuli import (
     session_duration_s,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DT_MS = 0.1
 LGN_POPULATION = "LGN"
 V1_POPULATION = "V1"

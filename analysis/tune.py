@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.paths import REPO
+
 from .rates import run_summary
 
-REPO = Path(__file__).resolve().parents[1]
 MAX_RATE_HZ = 100.0
 CV_RANGE = (0.5, 1.5)
 FACTOR = {"LIF_exc": 2.0, "PV": 2.0, "SST": 3.0, "VIP": 3.0}

@@ -32,10 +32,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.paths import REPO
+
 from .rates import cell_table, population_summary, read_nodes, read_spikes
 from .tune import scaled_edge_types
 
-REPO = Path(__file__).resolve().parents[1]
 POPULATIONS = ("LIF_exc", "PV", "SST", "VIP")
 SCALES = ("e_to_e", "e_to_i", "i_to_e", "i_to_i")
 #: name -> (lower, upper, start, initial step of the search). Fractions of the rest-to-threshold gap; the

@@ -40,6 +40,7 @@ import psutil
 from tqdm import tqdm
 
 from common.errors import run_cli
+from common.paths import REPO
 
 from .guard import MB, MemoryGuard
 from .perturbations import measure_suite
@@ -56,7 +57,6 @@ from .report import (
 from .scaling import lgn_size, make_spikes, measure_build
 from .simulate import PATHS, measure_simulation, write_config
 
-REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ("build", "scaling", "simulation", "perturbations", "large")
 RESULTS_JSON, RESULTS_MD, FIGURES = "results.json", "results.md", "figures"
 

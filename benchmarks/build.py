@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from common.paths import REPO
 
 CHILD = """
 import json, logging, resource, sys, time

@@ -18,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common.paths import REPO
+
 RUN_LINE = re.compile(r"^\s+(\S+): ([0-9.]+) s$")
 
 

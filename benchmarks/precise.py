@@ -54,10 +54,10 @@ import numpy as np
 import pandas as pd
 
 from common.kernel import fresh_kernel
+from common.paths import REPO
 
 from .report import machine_info, machine_label
 
-REPO = Path(__file__).resolve().parents[1]
 MODES = {"grid": {"spike_timing": "grid", "dt": 0.01}, "precise": {"spike_timing": "precise", "dt": 0.1}}
 SECTIONS = ("neuron", "network", "perturbations", "timers", "mpi")
 SUITE_TARGET_S = 60.0  # the whole precise suite (baseline + 8) on 2 threads in total

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from common.paths import REPO
+
 from .fit import fit_power_law
 
-REPO = Path(__file__).resolve().parents[1]
 GB_MB = 1024.0  # MB (2**20 bytes) in a GB (2**30 bytes)
 
 # Quantities of the scaling series fitted against the number of edges: key -> (row fields, label, unit).

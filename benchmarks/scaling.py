@@ -14,7 +14,7 @@ from pathlib import Path
 
 import h5py
 
-REPO = Path(__file__).resolve().parents[1]
+from common.paths import REPO
 
 CHILD = """
 import json, logging, resource, sys, time

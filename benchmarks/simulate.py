@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common.paths import REPO
 
 #: Label -> loader of :mod:`benchmarks.loaders` (each run as ``python -m benchmarks.loaders LOADER CONFIG``).
 PATHS = {"PointNet": "pointnet", "direct PyNEST": "direct"}

@@ -31,9 +31,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.paths import REPO
+
 from .report import machine_info, machine_label
 
-REPO = Path(__file__).resolve().parents[1]
 SHOWN_METRICS = ("firing_rate_fl", "time_to_peak_fl", "sustained_idx_fl", "fano_fl", "lifetime_sparseness_fl")
 
 

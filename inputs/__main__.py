@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from common.errors import UserError, run_cli
+from common.paths import REPO
 
 from .make import make_background_spikes, make_lgn_spikes
 from .rates import (
@@ -23,8 +24,6 @@ from .rates import (
 )
 from .spikes import RATES_FILE
 from .units import STIMULI, load_units_cache, load_units_folder
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _rates(args: argparse.Namespace) -> None:

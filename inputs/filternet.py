@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from common.paths import REPO
+
 from .stimuli import Stimulus, StimulusError, luminance
 
-REPO = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO / ".cache" / "filternet"
 LEAD_S = 0.5  # gray before each stimulus so the filters start from their steady state (the kernels span ~0.25 s)
 

@@ -10,14 +10,13 @@ import numpy as np
 
 from common.errors import run_cli
 from common.locks import folder_lock
+from common.paths import REPO
 from simulation.config import ConfigError
 from simulation.run import load_config
 
 from .configs import BASELINE, DEFAULT_AMP_PA, v1_populations, write_suite
 from .suite import run_suite, write_atomic
 from .summary import plot_rasters, plot_rate_grid, plot_sweep, summarize
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _amps(text: str) -> list[float]:

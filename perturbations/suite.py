@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 
 from common.errors import UserError
-from simulation.parallel import REPO, run_command, run_parallel
+from common.paths import REPO
+from simulation.parallel import run_command, run_parallel
 
 
 class SuiteError(UserError):

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .mpi import serial_environment
+from common.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
+from .mpi import serial_environment
 
 
 def run_command(name: str, argv: list[str], log: str) -> dict:

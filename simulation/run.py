@@ -59,7 +59,6 @@ from .models import check_cell_models
 from .mpi import check_mpi, mpi_launch_variables, mpi_world_size_from_env
 from .sonata_check import check_network, check_spike_inputs
 
-REPO = Path(__file__).resolve().parents[1]
 PROGRESS_STEPS = 50
 STAGING_PREFIX = ".staging-"
 STAGING_PATTERN = re.compile(rf"^{re.escape(STAGING_PREFIX)}(?P<host>.+)-(?P<pid>[0-9]+)-(?P<token>[0-9a-f]+)$")

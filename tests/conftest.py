@@ -1,23 +1,39 @@
-"""Shared fixtures: a CI-sized network built once per session, SONATA readers, and the shared data folder."""
+"""Shared fixtures: a CI-sized network built once per session, a runnable tiny configuration and its run, a hand-made
+run folder, the shared data folder, and a fresh NEST kernel for every test.
+
+The helpers the test modules share (paths, sizes, SONATA readers, ``run_copy``) are in ``tests/helpers.py``.
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
-import pandas as pd
 import pytest
+from helpers import REPO, SHARED_DATA, SMALL_N, SMALL_SEED, TINY_DT_MS, TINY_N, TINY_TSTOP_MS, run_copy, sonata_spikes
 
 from build_network import ModelSpec, build_network
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-SMALL_N = 3000
-SMALL_SEED = 7
-
 logging.getLogger("bmtk").setLevel(logging.ERROR)
+
+
+@pytest.fixture(autouse=True)
+def fresh_nest_kernel():
+    """Every test starts from a reset NEST kernel and leaves it reset (its network's memory freed).
+
+    Only when NEST is already imported in this process: a test that imports it first gets a fresh kernel anyway,
+    and a test that never uses NEST does not start it (nor print its banner). Runs of NEST in subprocesses are
+    untouched. A reset takes about 1 ms.
+    """
+    nest = sys.modules.get("nest")
+    if nest is not None:
+        nest.ResetKernel()
+    yield
+    nest = sys.modules.get("nest")
+    if nest is not None:
+        nest.ResetKernel()
 
 
 @pytest.fixture(scope="session")
@@ -39,32 +55,6 @@ def small_network(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("net") / "network"
     build_network(out, n_cells=SMALL_N, seed=SMALL_SEED, progress=False)
     return out
-
-
-def read_nodes(folder: Path, population: str) -> pd.DataFrame:
-    """Node table of ``population`` in a network folder (:func:`analysis.rates.read_nodes`: positions as x, y, z)."""
-    from analysis.rates import read_nodes as read_population
-
-    return read_population(folder / f"{population}_nodes.h5", folder / f"{population}_node_types.csv", population)
-
-
-def read_edges(folder: Path, source: str, target: str) -> pd.DataFrame:
-    """Edge table source -> target: source/target node ids, edge type, nsyns, with edge types joined."""
-    with h5py.File(folder / f"{source}_{target}_edges.h5", "r") as h5:
-        grp = h5[f"edges/{source}_to_{target}"]
-        table = pd.DataFrame({
-            "source_node_id": grp["source_node_id"][()].astype(np.int64),
-            "target_node_id": grp["target_node_id"][()].astype(np.int64),
-            "edge_type_id": grp["edge_type_id"][()],
-            "nsyns": grp["0/nsyns"][()][grp["edge_group_index"][()]],
-        })
-    types = pd.read_csv(folder / f"{source}_{target}_edge_types.csv", sep=" ")
-    return table.merge(types, on="edge_type_id", how="left")
-
-
-TINY_N = 1500
-TINY_TSTOP_MS = 500.0
-TINY_DT_MS = 0.1
 
 
 @pytest.fixture(scope="session")
@@ -92,22 +82,6 @@ def tiny_config(tmp_path_factory) -> Path:
     return path
 
 
-def run_copy(config_path: Path, out_root: Path, name: str):
-    """Run run_pointnet.py on a copy of ``config_path`` writing to ``out_root/name``, in a fresh process (NEST keeps
-    global state); return the completed process and the output folder."""
-    import json
-    import subprocess
-    import sys
-
-    config = json.loads(config_path.read_text())
-    config["manifest"]["$OUTPUT_DIR"] = str(out_root / name)
-    path = out_root / f"{name}.json"
-    path.write_text(json.dumps(config))
-    result = subprocess.run([sys.executable, str(REPO / "run_pointnet.py"), str(path), "--no-build"],
-                            capture_output=True, text=True, cwd=REPO, timeout=600)
-    return result, out_root / name
-
-
 @pytest.fixture(scope="session")
 def tiny_run(tiny_config, tmp_path_factory):
     """One finished run of :func:`tiny_config`: (completed process, output folder, folder for more runs)."""
@@ -115,14 +89,6 @@ def tiny_run(tiny_config, tmp_path_factory):
     result, out = run_copy(tiny_config, tmp, "a")
     assert result.returncode == 0, result.stderr[-3000:]
     return result, out, tmp
-
-
-def sonata_spikes(path, spikes: dict) -> None:
-    """A SONATA spikes file by hand: ``spikes`` maps population -> (node_ids, timestamps_ms); the project's writer
-    (:func:`common.sonata.write_spikes`, sorted by time), so the file has the layout of every other spikes file."""
-    from common.sonata import write_spikes
-
-    write_spikes(path, spikes)
 
 
 @pytest.fixture()
@@ -152,8 +118,6 @@ def hand_run(tmp_path):
 
 def pytest_terminal_summary(terminalreporter) -> None:
     """How many hostile and fuzz cases this session tried (tests/test_hostile.py, tests/test_fuzz.py)."""
-    import sys
-
     fuzz = getattr(sys.modules.get("test_fuzz") or sys.modules.get("tests.test_fuzz"), "FUZZ_COUNTS", None)
     if fuzz:
         terminalreporter.write_line("fuzz cases: " + ", ".join(f"{k} {v}" for k, v in sorted(fuzz.items()))
