@@ -179,9 +179,7 @@ def _metrics(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis", description="Analysis of PointNet runs.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_report(sub: argparse._SubParsersAction) -> None:
     report_p = sub.add_parser("report", help="the model-versus-data report of a run (OUTPUT_DIR/report.html)")
     report_p.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR", help="the run's output folder")
     report_p.add_argument("--config", type=Path, help="the run's configuration (default: bmtk's copy in OUTPUT_DIR)")
@@ -193,11 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     report_p.add_argument("--stimulus", type=Path, nargs="+", metavar="DIR",
                           help="stimulus-condition folders to include (default: those in OUTPUT_DIR/stimulus/)")
     report_p.set_defaults(run=_report)
+
+
+def _add_reference(sub: argparse._SubParsersAction) -> None:
     ref_p = sub.add_parser("reference", help="derive the experimental reference from the shared data and write "
                            f"the committed tables ({SUMMARY_FILE.name} and beside it)")
     ref_p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     ref_p.add_argument("--out", type=Path, default=SUMMARY_FILE.parent, help="folder (default: analysis/)")
     ref_p.set_defaults(run=_reference)
+
+
+def _add_tune_gray(sub: argparse._SubParsersAction) -> None:
     gray_p = sub.add_parser("tune-gray", help="tune the background model on spontaneous activity (gray screen) "
                             "with CMA-ES, evaluations in parallel on Dask")
     gray_p.add_argument("--n-cells", type=int, default=10000)
@@ -218,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="write the best into build_network/background.csv and "
                              "components/weight_scales_background.json (+ .tuning.json)")
     gray_p.set_defaults(run=_tune_gray)
+
+
+def _add_spontaneous(sub: argparse._SubParsersAction) -> None:
     spont_p = sub.add_parser("spontaneous", help="acceptance test, ISI CV, correlations and population statistics "
                              "of a run's spontaneous activity (a gray stimulus run by default)")
     spont_p.add_argument("run_dir", type=Path, metavar="DIR", help="a run folder with spikes.h5")
@@ -226,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     spont_p.add_argument("--stop", type=float, help="window end, ms (default: run_info.json's duration)")
     spont_p.add_argument("--seed", type=int, default=0)
     spont_p.set_defaults(run=_spontaneous)
+
+
+def _add_heldout(sub: argparse._SubParsersAction) -> None:
     held_p = sub.add_parser("heldout", help="held-out flash and grating metrics: the model, the seed's model and the "
                             "Billeh model against the data, per class (inside the IQR, KS distance)")
     held_p.add_argument("--model", type=Path, nargs="+", required=True, metavar="DIR",
@@ -236,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the Billeh model's per-neuron table (skipped when absent)")
     held_p.add_argument("--out", type=Path, default=Path("output/heldout.csv"))
     held_p.set_defaults(run=_heldout)
+
+
+def _add_tune(sub: argparse._SubParsersAction) -> None:
     tune_p = sub.add_parser("tune", help="tune the weight scales to the reference rates (SciPy Nelder-Mead)")
     tune_p.add_argument("--n-cells", type=int, default=10000)
     tune_p.add_argument("--tstop", type=float, default=2000.0, help="ms per evaluation (default 2000)")
@@ -249,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     tune_p.add_argument("--workdir", type=Path, default=Path("output/tuning"))
     tune_p.add_argument("--out", type=Path, default=WEIGHT_SCALES_FILE)
     tune_p.set_defaults(run=_tune)
+
+
+def _add_criticality(sub: argparse._SubParsersAction) -> None:
     crit_p = sub.add_parser("criticality", help="avalanches, power-law fits and branching ratios of a spikes file")
     crit_p.add_argument("spikes", type=Path, metavar="SPIKES.h5", help="a SONATA spikes file")
     crit_p.add_argument("--population", help="the population to analyse (default: all in the file, pooled)")
@@ -257,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
                              "inter-event interval of the pooled spikes)")
     crit_p.add_argument("--out", type=Path, required=True, metavar="FILE.json")
     crit_p.set_defaults(run=_criticality)
+
+
+def _add_stimulus(sub: argparse._SubParsersAction) -> None:
     stim_p = sub.add_parser("stimulus", help="run a visual-stimulus condition end to end (FilterNet LGN, NEST, "
                             "AllenSDK metrics, model versus data)")
     stim_p.add_argument("condition", metavar="CONDITION", help=f"one of {', '.join(STIMULUS_CONDITIONS)}")
@@ -272,12 +291,35 @@ def main(argv: list[str] | None = None) -> int:
     stim_p.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="result folder (replaced only when the run completes)")
     stim_p.set_defaults(run=_stimulus)
+
+
+def _add_metrics(sub: argparse._SubParsersAction) -> None:
     met_p = sub.add_parser("metrics", help="AllenSDK's flash / grating metrics of every cell of a SONATA spikes file")
     met_p.add_argument("spikes", type=Path, metavar="SPIKES.h5")
     met_p.add_argument("--presentations", type=Path, required=True, metavar="FILE.csv",
                        help="presentation table (start_time, stop_time in s, stimulus_name, color / orientation, ...)")
     met_p.add_argument("--out", type=Path, required=True, metavar="FILE.csv")
     met_p.set_defaults(run=_metrics)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m analysis``: one subcommand per analysis."""
+    parser = argparse.ArgumentParser(prog="python -m analysis", description="Analysis of PointNet runs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_report(sub)
+    _add_reference(sub)
+    _add_tune_gray(sub)
+    _add_spontaneous(sub)
+    _add_heldout(sub)
+    _add_tune(sub)
+    _add_criticality(sub)
+    _add_stimulus(sub)
+    _add_metrics(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     args.argv = argv

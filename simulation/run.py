@@ -39,6 +39,7 @@ from build_network import ModelSpec, build_network
 from build_network.build import BACKGROUND_FILES, NETWORK_FILES, is_project_network
 from common.errors import explain
 from common.locks import FolderBusyError, FolderLock, folder_lock
+from common.sonata import conform_spikes
 from inputs.make import make_background_spikes, make_lgn_spikes
 
 from .clamp import use_ie_clamps
@@ -507,6 +508,42 @@ def boundary_error(err: BaseException, path: Path) -> ConfigError | None:
                        "configuration names.")
 
 
+def _load_and_run(config: pointnet.Config, processes: int, kernel_timers_file: Path | None) -> float:
+    """Load the network into NEST, say so (rank 0), simulate; return the time the load ended (``perf_counter``)."""
+    config.build_env()  # rank 0 makes the staging folder; the others wait for it
+    start = time.perf_counter()
+    network = pointnet.PointNetwork.from_config(config)
+    sim = ProgressSimulator.from_config(config, network)
+    loaded = time.perf_counter()
+    # kernel queries are collective under MPI: every rank asks, only rank 0 prints (asked on rank 0 alone,
+    # they hang a run of K > 1 processes after "Network created")
+    n_connections, n_threads = nest.num_connections, nest.GetKernelStatus("local_num_threads")
+    if _rank() == 0:
+        layout = f"{processes} MPI processes x " if processes > 1 else ""
+        where = " on rank 0" if processes > 1 else ""
+        print(f"loaded the network into NEST in {loaded - start:.1f} s ({n_connections:,} connections{where}, "
+              f"{layout}{n_threads} threads, dt {config.dt} ms)", flush=True)
+    sim.run()
+    if kernel_timers_file is not None:
+        _write_kernel_timers(kernel_timers_file, processes)
+    return loaded
+
+
+def _complete(path: Path, config: pointnet.Config, summary: Callable[[dict, Path], object] | None, staging: Path,
+              output_dir: Path, spikes: Path, final: Path) -> None:
+    """Rank 0, after a completed run: point bmtk's copy of the configuration at the results, summarise, make the
+    spikes SONATA every reader opens, and publish the staged files into ``output_dir``."""
+    _record_output(staging / Path(path).name, staging, output_dir)
+    _record_spikes_file(staging / Path(path).name, final)
+    try:
+        if summary is not None:
+            summary(config, spikes)  # e.g. rates_summary.csv beside the staged spikes, moved with them
+    finally:
+        if spikes.is_file():  # the SONATA layout libsonata reads too: uncompressed, uint64 ids, enum sorting
+            conform_spikes(spikes)
+        _publish(staging, output_dir, spikes, final)  # the run is complete even if its summary failed
+
+
 def simulate(path: Path, build_missing: bool = True, summary: Callable[[dict, Path], object] | None = None,
              kernel_timers_file: Path | None = None) -> Path:
     """Run the simulation of ``path`` on NEST through PointNet; return the spikes file.
@@ -562,22 +599,7 @@ def simulate(path: Path, build_missing: bool = True, summary: Callable[[dict, Pa
         remove_stale_staging(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
     try:
-        config.build_env()  # rank 0 makes the staging folder; the others wait for it
-        start = time.perf_counter()
-        network = pointnet.PointNetwork.from_config(config)
-        sim = ProgressSimulator.from_config(config, network)
-        loaded = time.perf_counter()
-        # kernel queries are collective under MPI: every rank asks, only rank 0 prints (asked on rank 0 alone,
-        # they hang a run of K > 1 processes after "Network created")
-        n_connections, n_threads = nest.num_connections, nest.GetKernelStatus("local_num_threads")
-        if rank == 0:
-            layout = f"{processes} MPI processes x " if processes > 1 else ""
-            where = " on rank 0" if processes > 1 else ""
-            print(f"loaded the network into NEST in {loaded - start:.1f} s ({n_connections:,} connections{where}, "
-                  f"{layout}{n_threads} threads, dt {config.dt} ms)", flush=True)
-        sim.run()
-        if kernel_timers_file is not None:
-            _write_kernel_timers(kernel_timers_file, processes)
+        loaded = _load_and_run(config, processes, kernel_timers_file)
     except BaseException as err:
         if rank == 0:
             print(f"the run did not complete: the results in {output_dir} are unchanged; what it wrote (its log) is "
@@ -596,19 +618,9 @@ def simulate(path: Path, build_missing: bool = True, summary: Callable[[dict, Pa
         _barrier()  # every rank's share of the spikes and reports is written
     try:
         if rank == 0:
-            _record_output(staging / Path(path).name, staging, output_dir)
-            _record_spikes_file(staging / Path(path).name, final)
             print(f"simulated {config.tstop:g} ms in {time.perf_counter() - loaded:.1f} s; spikes: {final}",
                   flush=True)
-            try:
-                if summary is not None:
-                    summary(config, spikes)  # e.g. rates_summary.csv beside the staged spikes, moved with them
-            finally:
-                if spikes.is_file():  # the SONATA layout libsonata reads too: uncompressed, uint64 ids, enum sorting
-                    from common.sonata import conform_spikes
-
-                    conform_spikes(spikes)
-                _publish(staging, output_dir, spikes, final)  # the run is complete even if its summary failed
+            _complete(path, config, summary, staging, output_dir, spikes, final)
     finally:
         if processes > 1:
             _barrier()  # no rank returns before the results are in place (nor waits for a failed rank 0)
