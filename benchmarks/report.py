@@ -352,27 +352,14 @@ def _pointer(date: str) -> list[str]:
     return lines + [""]
 
 
-def render_markdown(results: dict, figures: list[Path] | None = None) -> str:
-    """``results.md``: the header (machine, software, commit, load) and one table per section.
-
-    Parameters
-    ----------
-    results : dict
-        The collected results (the content of ``results.json``).
-    figures : list of Path, optional
-        Figure files, linked relative to the folder of ``results.md``.
-
-    Returns
-    -------
-    str
-        Markdown text.
-    """
+def _header(results: dict) -> list[str]:
+    """The title, the quick-mode warning and the measurement conditions (machine, software, commit, load)."""
     machine, plan = results["machine"], results["settings"]
     commit = (machine.get("git_commit") or "unknown")[:12] + (" (uncommitted changes)" if machine.get("git_dirty")
                                                               else "")
     load = machine.get("load_average")
     end_load = results.get("load_average_end")
-    lines = ["# Benchmarks", ""] + _pointer(machine.get("date") or "")
+    lines: list[str] = ["# Benchmarks", ""] + _pointer(machine.get("date") or "")
     if results.get("quick"):
         lines += ["> **Quick mode** (`--quick`): tiny networks and short runs that check the benchmark code; these "
                   "numbers are not a benchmark.", ""]
@@ -389,12 +376,22 @@ def render_markdown(results: dict, figures: list[Path] | None = None) -> str:
               "used); LGN spikes from `python -m inputs spikes` with `config_seed.json`'s genotype, stimulus and seed "
               "(the benchmarks measure the seed's model)",
               ""]
+    return lines
 
+
+def _targets(results: dict) -> list[str]:
+    """The targets table."""
+    lines: list[str] = []
     lines += ["## Targets", "", "| target | required | measured | status | note |", "|---|---|---|---|---|"]
     for t in results.get("targets", []):
         lines.append(f"| {t['target']} | {t['required']} | {t['measured']} | **{t['status']}** | {t['note']} |")
     lines.append("")
+    return lines
 
+
+def _build_comparison(results: dict) -> list[str]:
+    """The fast path against the per-pair rule."""
+    lines: list[str] = []
     comparison = results.get("build_comparison") or []
     if comparison:
         lines += ["## Build: fast path vs the seed's per-pair rule", "",
@@ -408,7 +405,12 @@ def render_markdown(results: dict, figures: list[Path] | None = None) -> str:
         if {"fast", "reference"} <= set(speed):
             lines += ["", f"Fast path {speed['reference'] / speed['fast']:.1f}x faster than the per-pair rule."]
         lines.append("")
+    return lines
 
+
+def _scaling(results: dict) -> list[str]:
+    """The scaling series, its fitted exponents and projections."""
+    lines: list[str] = []
     scaling = results.get("scaling") or {}
     if scaling.get("rows"):
         lines += ["## Scaling series", "",
@@ -452,7 +454,12 @@ def render_markdown(results: dict, figures: list[Path] | None = None) -> str:
                              f"{_num(r.get('build_peak_mb'), ',.0f')} | {_num(r.get('load_s'), ',.0f')} | "
                              f"{_num(r.get('sim_s'), ',.0f')} | {_num(r.get('sim_peak_mb'), ',.0f')} |")
         lines.append("")
+    return lines
 
+
+def _simulation(results: dict) -> list[str]:
+    """PointNet against direct PyNEST."""
+    lines: list[str] = []
     grid = results.get("simulation") or {}
     if grid.get("rows"):
         lines += ["## Simulation", "",
@@ -470,7 +477,12 @@ def render_markdown(results: dict, figures: list[Path] | None = None) -> str:
                          f"{r['load_s']:.2f} | {r['sim_s']:.2f} | {r['sim_s'] / (r['tstop_ms'] / 1000):.2f} | "
                          f"{_num(ratio, '.2f')} | {r['peak_mb']:.0f} |")
         lines.append("")
+    return lines
 
+
+def _suite(results: dict) -> list[str]:
+    """The perturbation suite's worker/thread splits."""
+    lines: list[str] = []
     suite = results.get("perturbations") or {}
     if suite.get("rows"):
         runs = suite["rows"][0].get("n_runs")
@@ -488,7 +500,12 @@ def render_markdown(results: dict, figures: list[Path] | None = None) -> str:
             lines.append(f"| {r['workers']} | {r['threads_per_run']} | {r['n_runs']} | {r['wall_s']:.1f} | "
                          f"{first / r['wall_s']:.2f} | {_num(slowest)} |")
         lines.append("")
+    return lines
 
+
+def _large(results: dict) -> list[str]:
+    """The Allen-size network."""
+    lines: list[str] = []
     large = results.get("large") or {}
     if large.get("n_cells"):
         build = results.get("builds", {}).get(str(large["n_cells"])) or {}
@@ -502,7 +519,12 @@ def render_markdown(results: dict, figures: list[Path] | None = None) -> str:
             lines.append(f"| PointNet: simulate {sim['tstop_ms'] / 1000:g} s at dt {sim['dt_ms']:g} ms, "
                          f"{_threads(sim['threads'])} | | {sim['sim_s']:.1f} | {sim['peak_mb']:.0f} |")
         lines.append("")
+    return lines
 
+
+def _figures_and_errors(results: dict, figures: list[Path] | None) -> list[str]:
+    """Links to the figures, then the errors of failed measurements."""
+    lines: list[str] = []
     if figures:
         lines += ["## Figures", ""]
         for path in figures:
@@ -512,6 +534,26 @@ def render_markdown(results: dict, figures: list[Path] | None = None) -> str:
         for e in results["errors"]:
             lines.append(f"| {e['step']} | {e['error'].strip().splitlines()[-1][:300] if e['error'].strip() else ''} |")
         lines.append("")
+    return lines
+
+
+def render_markdown(results: dict, figures: list[Path] | None = None) -> str:
+    """``results.md``: the header (machine, software, commit, load) and one table per section.
+
+    Parameters
+    ----------
+    results : dict
+        The collected results (the content of ``results.json``).
+    figures : list of Path, optional
+        Figure files, linked relative to the folder of ``results.md``.
+
+    Returns
+    -------
+    str
+        Markdown text.
+    """
+    lines = [*_header(results), *_targets(results), *_build_comparison(results), *_scaling(results),
+             *_simulation(results), *_suite(results), *_large(results), *_figures_and_errors(results, figures)]
     return "\n".join(lines)
 
 
