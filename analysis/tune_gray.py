@@ -20,7 +20,6 @@ Only spontaneous activity is used: the flash and grating metrics are held out (`
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -35,6 +34,12 @@ import pandas as pd
 from common.paths import REPO
 
 from .rates import cell_table, population_summary, read_nodes, read_spikes
+from .spontaneous import (
+    CV_RANGE,
+    MAX_RATE_HZ,
+    e_cell_cv,
+    meets_gray_criteria,
+)
 from .tune import scaled_edge_types
 
 POPULATIONS = ("LIF_exc", "PV", "SST", "VIP")
@@ -43,11 +48,6 @@ SCALES = ("e_to_e", "e_to_i", "i_to_e", "i_to_i")
 #: scales are searched in log2 (their step is in log2 units).
 PARAMETERS = {**{f"mean_{p}": (0.2, 1.2, 0.6, 0.1) for p in POPULATIONS}, "sd": (0.05, 0.5, 0.25, 0.05),
               **{s: (0.125, 8.0, 1.0, 0.5) for s in SCALES}}
-#: The acceptance test (issue 19): median rate within these factors of the spontaneous target.
-RATE_FACTOR = {"LIF_exc": 1.5, "PV": 1.5, "SST": 2.0, "VIP": 2.0}
-MAX_RATE_HZ = 100.0
-CV_RANGE = (0.8, 1.3)
-MIN_SPIKES_FOR_CV = 5
 LINKED = ("V1_nodes.h5", "V1_node_types.csv", "LGN_nodes.h5", "LGN_node_types.csv", "BKG_nodes.h5",
           "BKG_node_types.csv", "V1_V1_edges.h5", "LGN_V1_edges.h5", "LGN_V1_edge_types.csv", "BKG_V1_edges.h5")
 
@@ -64,57 +64,6 @@ def from_vector(x: np.ndarray) -> dict[str, float]:
         value = 2.0 ** float(value) if key in SCALES else float(value)
         out[key] = float(min(max(value, low), high))
     return out
-
-
-@functools.lru_cache(maxsize=512)
-def _poisson_cv_of(n: int, draws: int, seed: int) -> float:
-    """Mean ISI CV of ``n`` uniform spike times, ``draws`` Monte Carlo samples from the stream (seed, n)."""
-    isi = np.diff(np.sort(np.random.default_rng([seed, n]).random((draws, n)), axis=1), axis=1)
-    return float((isi.std(axis=1) / isi.mean(axis=1)).mean())
-
-
-def poisson_cv(n_spikes: np.ndarray, draws: int = 4000, seed: int = 0) -> np.ndarray:
-    """Mean ISI CV of a Poisson train that fired ``n_spikes`` spikes in a window (uniform spike times).
-
-    Given its count, a Poisson train's spike times are uniform in the window, so the CV its ISIs show depends on
-    the count alone: about 0.75 for 5 spikes, 0.95 for 40, -> 1. Short runs of slow cells therefore show CVs well
-    below 1 even for perfectly irregular firing; dividing by this gives a window-free irregularity (1: Poisson).
-    Monte Carlo with a fixed stream per count (the value for a count does not depend on the other counts asked
-    for), cached; counts above 400 take the value at 400.
-
-    Parameters
-    ----------
-    n_spikes : numpy.ndarray of int
-        Spike counts (>= 3).
-
-    Examples
-    --------
-    >>> [round(float(v), 1) for v in poisson_cv(np.array([5, 400]))]
-    [0.7, 1.0]
-    """
-    n_spikes = np.minimum(np.asarray(n_spikes, dtype=int), 400)
-    values = {n: _poisson_cv_of(int(n), draws, seed) for n in np.unique(n_spikes)}
-    return np.array([values[n] for n in n_spikes], dtype=float)
-
-
-def e_cell_cv(cells: pd.DataFrame, min_spikes: int = MIN_SPIKES_FOR_CV) -> tuple[float, float, int]:
-    """Median ISI CV of the excitatory cells with at least ``min_spikes`` spikes, raw and relative to Poisson.
-
-    Parameters
-    ----------
-    cells : pandas.DataFrame
-        :func:`analysis.rates.cell_table` (``pop_name``, ``n_spikes``, ``isi_cv``).
-
-    Returns
-    -------
-    tuple
-        Median CV, median of CV / :func:`poisson_cv` (1 for Poisson firing, whatever the window), cells used.
-    """
-    e = cells[(cells.pop_name == "LIF_exc") & (cells.n_spikes >= min_spikes)]
-    if not len(e):
-        return float("nan"), float("nan"), 0
-    relative = e.isi_cv.to_numpy() / poisson_cv(e.n_spikes.to_numpy())
-    return float(e.isi_cv.median()), float(np.median(relative)), int(len(e))
 
 
 def gray_loss(summary: pd.DataFrame, e_cv: float, tstop_ms: float) -> float:
@@ -152,18 +101,6 @@ def gray_loss(summary: pd.DataFrame, e_cv: float, tstop_ms: float) -> float:
     else:
         loss += 1.0
     return loss
-
-
-def meets_gray_criteria(summary: pd.DataFrame, e_cv: float) -> dict[str, bool]:
-    """The acceptance test of the tuned model, criterion by criterion (issue 19)."""
-    checks = {}
-    for pop, factor in RATE_FACTOR.items():
-        ratio = summary.loc[pop, "median_rate_hz"] / summary.loc[pop, "reference_median_hz"]
-        checks[f"{pop} median within x{factor:g}"] = bool(1 / factor <= ratio <= factor)
-    checks["no silent population"] = bool((summary.frac_active > 0).all())
-    checks[f"max rate < {MAX_RATE_HZ:g} Hz"] = bool((summary.max_rate_hz < MAX_RATE_HZ).all())
-    checks[f"median E ISI CV in [{CV_RANGE[0]:g}, {CV_RANGE[1]:g}]"] = bool(CV_RANGE[0] <= e_cv <= CV_RANGE[1])
-    return checks
 
 
 def score_run(network: Path, spikes_file: Path, tstop_ms: float) -> dict:

@@ -16,6 +16,7 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from analysis.criticality import CRITICAL_TOLERANCE  # noqa: E402
 
 from .build import POPULATION  # noqa: E402
+from .digits import DIEHL_COOK_2015_MNIST  # noqa: E402
 
 MAX_EDGES_DRAWN = 4000
 REGIME_COLORS = {"sub-critical": "tab:blue", "near-critical": "tab:green", "super-critical": "tab:red",
@@ -228,8 +229,6 @@ def plot_accuracy_vs_size(table: pd.DataFrame, path: Path, baseline: float | Non
     reference : dict, optional
         Neurons -> test accuracy of another study (default: Diehl & Cook 2015 on MNIST), drawn grey.
     """
-    from .stdp import DIEHL_COOK_2015_MNIST
-
     reference = DIEHL_COOK_2015_MNIST if reference is None else reference
     table = table.sort_values("neurons")
     fig, ax = plt.subplots(figsize=(7, 4.8))

@@ -47,7 +47,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from build_network.build import stream, swap_into_place
-from common.files import write_json
+from common.files import check_replaceable, write_json
 from common.kernel import fresh_kernel
 from common.sonata import conform_network
 from simulation.config import read_json
@@ -66,6 +66,7 @@ from .digits import (
     predict,
     stratified_subset,
 )
+from .figures import plot_confusion, plot_learning_curve, plot_receptive_fields
 from .params import CircuitError, CircuitSpec, read_params
 
 GA_FILE = Path(__file__).resolve().parent / "ga.json"
@@ -604,12 +605,10 @@ def run_ga(out_dir: Path, population: int | None = None, generations: int | None
     CircuitError
         On bad options or files, before anything is written.
     """
-    from .figures import plot_confusion, plot_learning_curve, plot_receptive_fields
-    from .run import check_out_dir
 
     start_s = time.perf_counter()
     out_dir = Path(out_dir)
-    check_out_dir(out_dir, force)
+    check_replaceable(out_dir, force)
     if workers < 1:
         raise CircuitError(f"--workers must be >= 1, got {workers}.")
     params = load_params(population, generations, params_file)

@@ -6,27 +6,16 @@ import time
 from pathlib import Path
 
 from analysis.criticality import analyse_spikes
+from analysis.figures import plot_avalanches, plot_raster
 from analysis.rates import load_run
-from common.files import write_json
+from common.files import check_replaceable, write_json
+from simulation.run import simulate
 
 from .build import POPULATION, build_circuit
-from .params import CircuitError, CircuitSpec
+from .figures import plot_circuit
+from .params import CircuitSpec
 
 RESULT_FILE = "result.json"
-
-
-def check_out_dir(out_dir: Path, force: bool) -> None:
-    """Refuse to replace a non-empty ``out_dir`` unless ``force``.
-
-    Raises
-    ------
-    CircuitError
-    """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CircuitError(f"--out {out_dir} is a file, not a folder.")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        raise CircuitError(f"--out {out_dir} already holds files; pass --force to replace them.")
 
 
 def run_circuit(spec: CircuitSpec, out_dir: Path, force: bool = False, figures: bool = True, n_thread: int = 1,
@@ -55,13 +44,11 @@ def run_circuit(spec: CircuitSpec, out_dir: Path, force: bool = False, figures: 
 
     Raises
     ------
-    CircuitError
+    common.files.OutputPlaceError
         If ``out_dir`` holds files and ``force`` is false (checked before anything is written).
     """
-    from simulation.run import simulate
-
     out_dir = Path(out_dir)
-    check_out_dir(out_dir, force)
+    check_replaceable(out_dir, force)
     start = time.perf_counter()
     config = build_circuit(spec, out_dir, n_thread=n_thread)
     built = time.perf_counter()
@@ -73,10 +60,6 @@ def run_circuit(spec: CircuitSpec, out_dir: Path, force: bool = False, figures: 
                                  tstop_ms=run.tstop_ms)
     write_json(out_dir / "criticality.json", criticality)
     if figures:
-        from analysis.figures import plot_avalanches, plot_raster
-
-        from .figures import plot_circuit
-
         (out_dir / "figures").mkdir(exist_ok=True)
         plot_raster(run, out_dir / "figures" / "raster.png")
         plot_circuit(out_dir, run.cells, out_dir / "figures" / "network.png")

@@ -33,7 +33,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from build_network.build import stream
-from common.files import write_json
+from common.files import check_replaceable, write_json
 from common.kernel import fresh_kernel
 from neurons.models import load_model
 from simulation.config import read_json
@@ -51,8 +51,8 @@ from .digits import (
     predict,
     stratified_subset,
 )
+from .figures import plot_accuracy_vs_size, plot_confusion, plot_receptive_fields, plot_stdp_window
 from .params import CircuitError
-from .run import check_out_dir
 
 STDP_FILE = Path(__file__).resolve().parent / "stdp.json"
 RESULT_FILE = "result.json"
@@ -76,8 +76,6 @@ WHOLE = {"n_pairs", "min_spikes", "max_repeats", "normalise_all_every", "neurons
 #: Silence (ms) before the spike that applies the potentiation NEST still holds at the end of training.
 FLUSH_WAIT_MS = 500.0
 POST_MODELS = ("parrot", "lif_cond")
-#: Test accuracy against excitatory neurons of Diehl & Cook 2015 on MNIST (their Table 1), for the size figure.
-DIEHL_COOK_2015_MNIST = {100: 0.829, 400: 0.870, 1600: 0.919, 6400: 0.950}
 
 
 # --------------------------------------------------------------------------------------------------- parameters
@@ -789,7 +787,7 @@ def run_stdp(out_dir: Path, neurons: int | None = None, epochs: int | None = Non
         if value is not None and (not isinstance(value, int | np.integer) or value < 1):
             raise CircuitError(f"{name} must be a whole number >= 1, got {value!r}.")
     out_dir = Path(out_dir)
-    check_out_dir(out_dir, force)
+    check_replaceable(out_dir, force)
 
     window = stdp_window(params, seed=seed)
     split = _subset(load_split(seed), train_per_class, test_per_class, seed)
@@ -808,7 +806,6 @@ def run_stdp(out_dir: Path, neurons: int | None = None, epochs: int | None = Non
                         test_index=split.test_index, test_pred=scores["test_pred"], confusion=matrix)
     files = ["learned.npz"]
     if figures:
-        from .figures import plot_confusion, plot_receptive_fields, plot_stdp_window
 
         lif_window = stdp_window(params, post="lif_cond", seed=seed)
         plot_stdp_window([window, lif_window], out_dir / "window.png")
@@ -870,7 +867,7 @@ def size_series(out_dir: Path, sizes: list[int], epochs: int | None = None, seed
     for size in sizes:
         check_run_options(size, epochs, seed, threads)
     out_dir = Path(out_dir)
-    check_out_dir(out_dir, force)
+    check_replaceable(out_dir, force)
     rows, baseline = [], None
     for size in sizes:
         result = run_stdp(out_dir / f"n{size}", size, epochs, seed, force=True, params=params, threads=threads,
@@ -883,7 +880,6 @@ def size_series(out_dir: Path, sizes: list[int], epochs: int | None = None, seed
     table.to_csv(out_dir / "sizes.csv", index=False)
     files = ["sizes.csv", *[f"n{s}/" for s in sizes]]
     if figures:
-        from .figures import plot_accuracy_vs_size
 
         plot_accuracy_vs_size(table, out_dir / "accuracy_vs_size.png", baseline=baseline["test_accuracy"])
         files.append("accuracy_vs_size.png")

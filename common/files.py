@@ -99,6 +99,20 @@ def check_output_file(path: Path | str, option: str = "--out") -> Path:
     return path
 
 
+def check_replaceable(out_dir: Path | str, force: bool, option: str = "--out") -> Path:
+    """Refuse to replace a non-empty folder ``out_dir`` unless ``force`` (and any place that is not a folder).
+
+    Raises
+    ------
+    OutputPlaceError
+        If ``out_dir`` is a file, is not writable, or holds files and ``force`` is false.
+    """
+    out_dir = check_output_dir(out_dir, option)
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise OutputPlaceError(f"{option} {out_dir} already holds files; pass --force to replace them.")
+    return out_dir
+
+
 def write_bytes_atomic(path: Path | str, content: bytes) -> Path:
     """Write ``content`` under a temporary name beside ``path``, then rename it into place.
 

@@ -58,3 +58,53 @@ def test_the_walk_sees_imports() -> None:
     assert "simulation.config" in relative and "simulation.clamp" in relative
     every_package = {pkg for _, pkg, _ in modules()}
     assert set(LEVELS) <= every_package | {"benchmarks"}
+
+
+def _module_name(file: Path) -> str:
+    parts = file.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1]) if parts[-1] == "__init__" else ".".join(parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports (a name imported from a package counts as that module when it is
+    one, else as the package)."""
+    files = {_module_name(f): f for f, _, _ in modules() if f.suffix == ".py" and f.parent != REPO}
+    graph: dict[str, set[str]] = {}
+    for name, file in files.items():
+        targets = set()
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                package = name if file.name == "__init__.py" else name.rpartition(".")[0]
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]
+                                    + ([node.module] if node.module else []))
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    targets.add(full if full in files else base)
+            elif isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+        graph[name] = {t for t in targets if t in files and t != name}
+    return graph
+
+
+def test_no_import_circle() -> None:
+    """No chain of imports leads back to where it started (the circuits' figures -> stdp -> run -> figures circle
+    is gone)."""
+    graph = import_graph()
+    assert "circuits.figures" in graph and "simulation.config" in graph["simulation.run"]
+    circles, state = [], {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                circles.append(" -> ".join(path[path.index(nxt):] + [nxt]))
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])
+    assert not circles, "\n".join(circles)

@@ -9,17 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.tune_gray import (
-    PARAMETERS,
-    GrayTuning,
-    e_cell_cv,
-    from_vector,
-    gray_loss,
-    meets_gray_criteria,
-    poisson_cv,
-    to_vector,
-    tune_gray,
-)
+from analysis.spontaneous import e_cell_cv, meets_gray_criteria, poisson_cv
+from analysis.tune_gray import PARAMETERS, GrayTuning, from_vector, gray_loss, to_vector, tune_gray
 
 
 def _summary(medians: dict, max_rate: float = 20.0, active: float = 1.0) -> pd.DataFrame:
@@ -103,6 +94,7 @@ def test_tuning_loop_on_a_small_network(tmp_path):
     assert json.loads(json.dumps(best["params"])) == best["params"]
 
 
+@pytest.mark.slow
 def test_committed_tuning_reproduces_at_full_size(tmp_path):
     """The committed background model (10,000 cells, the tuning's 4 s gray run) repeats its recorded loss and
     meets the rate criteria; its ISI CV is judged on the long gray run (analysis.spontaneous), not here."""
