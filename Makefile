@@ -9,7 +9,7 @@ NETWORK_FILES := network/V1_nodes.h5 network/V1_node_types.csv network/LGN_nodes
                  network/V1_V1_edges.h5 network/V1_V1_edge_types.csv network/LGN_V1_edges.h5 network/LGN_V1_edge_types.csv \
                  network/BKG_nodes.h5 network/BKG_node_types.csv network/BKG_V1_edges.h5 network/BKG_V1_edge_types.csv
 
-.PHONY: run test install network bench bench-allen lint mpi-env timers-env
+.PHONY: run test test-fast install network bench bench-allen lint mpi-env timers-env
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,8 +46,13 @@ run: network inputs/lgn_spikes.h5 inputs/bkg_spikes.h5
 	$(PY) run_pointnet.py config.json
 	$(PY) -m analysis report output
 
+# Every test, the slow ones too (CI runs this: .ci/run). The slow tests (@pytest.mark.slow: the full-size 10,000-cell
+# runs and tests of more than about 20 s) are left out by `make test-fast` (pytest -m "not slow").
 test: install
 	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not slow"
 
 # The benchmark tables: benchmarks/results.md (builds, scaling, simulation; figures/), stimulus_results.md and
 # precise_results.md (precise vs grid, the perturbation suite as 1 worker x 2 threads and 2 workers x 1 thread, and

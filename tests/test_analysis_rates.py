@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import sonata_spikes
+from helpers import sonata_spikes
 
 from analysis.rates import cell_table, load_reference, population_summary, read_spikes
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import pytest
 from report_page import parse_report
 
 from analysis.__main__ import main
@@ -62,6 +63,7 @@ def test_report_of_a_run_with_a_silent_population(hand_run):
     assert any("No perturbation suite found" in line for line in (hand_run / "report.html").read_text().splitlines())
 
 
+@pytest.mark.slow
 def test_report_includes_stimulus_runs(tiny_run, tiny_config, tmp_path):
     """A flash and a (reduced) gratings run under OUTPUT_DIR/stimulus/: table rows, PSTH, tuning and metric figures."""
     import json

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, read_edges, read_nodes
+from helpers import REPO, read_edges, read_nodes
 
 from build_network import ModelSpec, build_network
 from build_network.background import (
@@ -95,7 +95,7 @@ def test_free_potential_matches_a_nest_neuron_under_poisson_input():
     """Campbell's theorem against NEST: iaf_psc_delta with an unreachable threshold, Poisson exc + inh input."""
     code = """
 import json, nest, numpy as np
-nest.set_verbosity("M_ERROR"); nest.ResetKernel(); nest.SetKernelStatus({"resolution": 0.1, "rng_seed": 11})
+nest.set_verbosity("M_ERROR"); nest.SetKernelStatus({"resolution": 0.1, "rng_seed": 11})
 n = nest.Create("iaf_psc_delta", params={"tau_m": 25.0, "C_m": 100.0, "E_L": -70.0, "V_reset": -70.0,
                 "V_m": -70.0, "V_th": 1e6, "t_ref": 2.0})
 pe = nest.Create("poisson_generator", params={"rate": 1000.0})

@@ -10,7 +10,7 @@ import nest
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SMALL_N, read_edges, read_nodes
+from helpers import SMALL_N, read_edges, read_nodes
 from scipy import stats
 from scipy.spatial.distance import cdist
 
@@ -183,14 +183,7 @@ def test_loads_in_bmtk_sonata_reader(small_network):
     assert total == int((read_edges(small_network, "V1", "V1").target_node_id == SMALL_N - 1).sum())
 
 
-@pytest.fixture
-def nest_kernel():
-    nest.ResetKernel()
-    yield nest
-    nest.ResetKernel()
-
-
-def test_pointnet_builds_it_in_nest(small_network, tmp_path, nest_kernel, v1_edges):
+def test_pointnet_builds_it_in_nest(small_network, tmp_path, v1_edges):
     """PointNet creates one NEST connection per V1 edge, with weight nsyns x syn_weight and the type's delay."""
     from bmtk.simulator import pointnet
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import read_edges, read_nodes
+from helpers import read_edges, read_nodes
 from scipy import stats
 
 from circuits.__main__ import main as circuits_main

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, sonata_spikes
+from helpers import REPO, sonata_spikes
 from report_page import ReportPage
 
 N_EXC, N_INH, N_THALAMUS = 40, 10, 40

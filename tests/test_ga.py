@@ -10,7 +10,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from circuits.__main__ import main as circuits_main
 from circuits.digits import N_PIXELS, count_spikes, load_split, poisson_schedule, stratified_subset
@@ -37,15 +37,6 @@ from common.files import write_json
 N_HIDDEN = 6
 
 
-@pytest.fixture()
-def nest_kernel():
-    import nest
-
-    nest.ResetKernel()
-    yield nest
-    nest.ResetKernel()
-
-
 @pytest.fixture(scope="module")
 def small():
     """A 6-template hidden layer on the real split, and 20 training images (2 per digit) encoded as spikes."""
@@ -62,7 +53,7 @@ def _rows(rng, n, scale=4.0):
     return rng.normal(0.0, scale, (n, N_HIDDEN))
 
 
-def test_individuals_are_disjoint(small, nest_kernel):
+def test_individuals_are_disjoint(small):
     """A row's output counts do not depend on which other rows share the kernel."""
     network, schedule, _, _ = small
     a, b = _rows(np.random.default_rng(1), 2)
@@ -73,7 +64,7 @@ def test_individuals_are_disjoint(small, nest_kernel):
     assert together[0].sum() > 0 and not np.array_equal(together[0], together[1])
 
 
-def test_weight_sign_picks_excitation_or_inhibition(small, nest_kernel):
+def test_weight_sign_picks_excitation_or_inhibition(small):
     network, schedule, _, _ = small
     genome = np.zeros((10, N_HIDDEN))
     genome[3] = 8.0  # digit 3's neuron excited by every hidden neuron
@@ -84,7 +75,7 @@ def test_weight_sign_picks_excitation_or_inhibition(small, nest_kernel):
     assert counts[:, 5].sum() == 0 and counts[:, [0, 1, 2, 4, 6, 7, 8, 9]].sum() == 0
 
 
-def test_class_mean_rows_favour_each_digits_hidden_neurons(small, nest_kernel):
+def test_class_mean_rows_favour_each_digits_hidden_neurons(small):
     """The seed read-out: row d weighs hidden neurons by how much more they fire for digit d than on average."""
     network, schedule, labels, _ = small
     counts = hidden_counts(network, schedule)
@@ -127,7 +118,7 @@ def test_next_generation_copies_the_elite_unchanged():
     assert all(not c.fitness.valid for c in children[2:])  # every other child was mutated
 
 
-def test_one_generation_keeps_or_improves_the_best(small, nest_kernel):
+def test_one_generation_keeps_or_improves_the_best(small):
     """Elitism: the best fitness does not fall, and the elite's fitness is reproduced in a fresh kernel."""
     network, schedule, labels, params = small
     params = {**params, "ga": {**params["ga"], "population": 6, "generations": 2, "elite": 1}}
@@ -288,7 +279,7 @@ def test_sonata_export_runs_on_pointnet_with_the_same_spikes(tiny_runs, tmp_path
     assert network.neuron == spec.neuron_params()
 
 
-def test_dask_workers_give_the_same_counts(small, nest_kernel):
+def test_dask_workers_give_the_same_counts(small):
     """A generation split across two Dask worker processes gives the counts of one in-process kernel."""
     from simulation.parallel import dask_client
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from simulation.config import ConfigError
 from simulation.mpi import check_mpi, mpi_launch_variables, mpi_world_size_from_env, serial_environment
@@ -140,14 +140,12 @@ def test_clamp_current_changes_the_nodes_of_this_process():
 
     from simulation.run import _add_current
 
-    nest.ResetKernel()
     cells = nest.Create("iaf_psc_delta", 4, params={"I_e": 10.0})
     ids = cells.tolist()
     _add_current([ids[1], ids[3], ids[3]], 5.0)
     assert list(cells.get("I_e")) == [10.0, 15.0, 10.0, 15.0]
     _add_current([ids[2]], -2.5)  # one node: NodeCollection.local is a bool, not a list
     assert list(cells.get("I_e")) == [10.0, 15.0, 7.5, 15.0]
-    nest.ResetKernel()
 
 
 @pytest.fixture()

@@ -17,15 +17,6 @@ from neurons.stimuli import Stimulus, parse_currents
 from neurons.theory import eif_rheobase, lif_rate, lif_rheobase, lif_step_response
 
 
-@pytest.fixture(autouse=True)
-def fresh_kernel():
-    """Every test starts from a reset NEST kernel (the functions reset it too)."""
-    import nest
-
-    nest.ResetKernel()
-    yield
-
-
 @pytest.mark.parametrize("name, t_ref", [("lif", 2.0), ("lif", 0.0), ("lif_cond", 2.0), ("PV", None)])
 def test_lif_fi_curve_matches_the_closed_form(name, t_ref):
     model = load_model(name, t_ref_ms=t_ref)

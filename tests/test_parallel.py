@@ -20,7 +20,6 @@ from simulation.parallel import run_command, run_parallel
 NEST_TASK = """
 import json, os, sys
 import nest
-nest.ResetKernel()
 nest.SetKernelStatus({"rng_seed": int(sys.argv[1]), "local_num_threads": 1, "resolution": 0.1})
 cells = nest.Create("iaf_psc_delta", 20)
 drive = nest.Create("poisson_generator", params={"rate": 9000.0})

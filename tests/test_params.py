@@ -8,7 +8,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from build_network import ModelSpec, ParameterError, build_network
 from build_network import params as P

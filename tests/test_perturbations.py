@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, TINY_N, TINY_TSTOP_MS
+from helpers import REPO, TINY_N, TINY_TSTOP_MS
 
 from analysis.rates import read_nodes
 from perturbations.__main__ import main
@@ -106,6 +106,7 @@ def suite(tiny_config, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_all_eight_perturbations_run_and_are_summarised(suite):
     summary = pd.read_csv(suite / "summary.csv")
     assert list(summary.columns) == list(SUMMARY_COLUMNS)
@@ -121,6 +122,7 @@ def test_all_eight_perturbations_run_and_are_summarised(suite):
     assert (summary.delta_median_hz <= summary.delta_ci_high + 1e-9).all()
 
 
+@pytest.mark.slow
 def test_silenced_population_is_summarised_with_zero_rates(suite):
     summary = pd.read_csv(suite / "summary.csv").set_index(["perturbation", "population"])
     silenced = summary.loc[("LIF_exc_inhibit", "LIF_exc")]
@@ -129,6 +131,7 @@ def test_silenced_population_is_summarised_with_zero_rates(suite):
         ("baseline", "LIF_exc"), "median_rate_hz"]
 
 
+@pytest.mark.slow
 def test_report_of_a_perturbation_run_with_a_silenced_population(suite):
     """The report reads a perturbation's own folder (bmtk's copy of its configuration) like any run."""
     from analysis.__main__ import main as analysis_main
@@ -140,6 +143,7 @@ def test_report_of_a_perturbation_run_with_a_silenced_population(suite):
     assert np.isnan(table.loc[("LIF_exc", "flash"), "ks_log_rate"])  # no log rate of a silent population
 
 
+@pytest.mark.slow
 def test_summary_agrees_with_an_independent_count(suite, tiny_config):
     summary = pd.read_csv(suite / "summary.csv").set_index(["perturbation", "population"])
     network = tiny_config.parent / "network"
@@ -162,6 +166,7 @@ def test_summary_agrees_with_an_independent_count(suite, tiny_config):
                 np.median(rates[pops == pop]) - np.median(base_counts[pops == pop]), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_resume_skips_finished_runs(suite, tiny_config, capsys):
     configs = {p.stem: p for p in sorted((suite / "configs").glob("*.json"))}
     assert all(is_finished(p) for p in configs.values())
@@ -228,7 +233,6 @@ def test_clamp_uses_no_generator_and_keeps_nests_communication_interval(tmp_path
     from build_network.params import load_populations, population_sizes
 
     assert len(schedule[0][1]) == population_sizes(load_populations(), TINY_N)["PV"]
-    nest.ResetKernel()
 
 
 def test_a_relative_out_folder_is_the_callers(tmp_path, tiny_config, monkeypatch):

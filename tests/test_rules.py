@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from bmtk.builder.node import Node
-from conftest import read_edges, read_nodes
+from helpers import read_edges, read_nodes
 from scipy import stats
 from scipy.spatial.distance import cdist
 

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, TINY_N, TINY_TSTOP_MS, run_copy
+from helpers import REPO, TINY_N, TINY_TSTOP_MS, run_copy
 
 import simulation.run as sim_run
 from analysis.rates import read_nodes
@@ -195,6 +195,7 @@ def _wait_for_progress(process: subprocess.Popen, out: Path, stderr: Path, timeo
     raise AssertionError(f"no progress after {timeout_s} s: {stderr.read_text()[-3000:]}")
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_the_previous_results(tmp_path, tiny_config):
     out = tmp_path / "out"
     kept = _unrelated(out)

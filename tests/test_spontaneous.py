@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import sonata_spikes
+from helpers import sonata_spikes
 
 from analysis.__main__ import main
 from analysis.spontaneous import spontaneous_statistics, write_spontaneous

@@ -29,15 +29,6 @@ from circuits.stdp import (
 )
 
 
-@pytest.fixture(autouse=True)
-def fresh_kernel():
-    """Every test starts from a reset NEST kernel (the functions reset it too)."""
-    import nest
-
-    nest.ResetKernel()
-    yield
-
-
 @pytest.fixture(scope="module")
 def params() -> dict:
     return read_stdp_params()

@@ -25,6 +25,7 @@ def flash_run(tiny_config, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_flash_run_writes_the_promised_files(flash_run):
     for name in ("spikes.h5", "stimulus_presentations.csv", "unit_metrics.csv", "comparison.csv", "run_info.json"):
         assert (flash_run / name).is_file(), name
@@ -37,6 +38,7 @@ def test_flash_run_writes_the_promised_files(flash_run):
     assert not list(flash_run.parent.glob(".flash.*"))  # no staging folder left
 
 
+@pytest.mark.slow
 def test_unit_metrics_cover_every_cell_under_allensdk_names(flash_run, tiny_config):
     metrics = pd.read_csv(flash_run / "unit_metrics.csv")
     assert list(metrics.columns[:3]) == ["population", "node_id", "pop_name"]
@@ -46,6 +48,7 @@ def test_unit_metrics_cover_every_cell_under_allensdk_names(flash_run, tiny_conf
     assert not metrics.duplicated(["population", "node_id"]).any()
 
 
+@pytest.mark.slow
 def test_lgn_responds_to_white_and_matches_its_calibration(flash_run):
     metrics = pd.read_csv(flash_run / "unit_metrics.csv")
     lgn = metrics[metrics.population == "LGN"]
@@ -60,6 +63,7 @@ def test_lgn_responds_to_white_and_matches_its_calibration(flash_run):
     assert early[1] > 3 * early[-1]
 
 
+@pytest.mark.slow
 def test_rerun_replaces_the_folder_only_when_complete(flash_run, tiny_config, tmp_path):
     out = tmp_path / "flash"
     out.mkdir()
@@ -130,6 +134,7 @@ def test_out_naming_a_file_is_refused(tiny_config, tmp_path, capsys):
     assert "is a file" in capsys.readouterr().err and target.read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_gray_and_seed_conditions_run(tiny_config, tmp_path):
     gray = run_condition("gray", tmp_path / "gray", config_path=tiny_config, trials=2, progress=False)
     metrics = pd.read_csv(gray / "unit_metrics.csv")
@@ -147,6 +152,7 @@ def test_gray_and_seed_conditions_run(tiny_config, tmp_path):
     assert abs(white - black) < 5 * np.sqrt(white + black)
 
 
+@pytest.mark.slow
 def test_metrics_command_on_a_run(flash_run, tmp_path, capsys):
     out = tmp_path / "m.csv"
     assert main(["metrics", str(flash_run / "spikes.h5"), "--presentations",
@@ -159,6 +165,7 @@ def test_metrics_command_on_a_run(flash_run, tmp_path, capsys):
     pd.testing.assert_series_equal(again.firing_rate_fl, fired.firing_rate_fl, check_names=False, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_session_without_flashes_is_refused(flash_run, tmp_path, capsys):
     table = pd.read_csv(flash_run / "stimulus_presentations.csv").assign(stimulus_name="spontaneous")
     table.to_csv(tmp_path / "gray.csv", index=False)

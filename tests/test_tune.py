@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import read_edges
+from helpers import read_edges
 
 from analysis.tune import Evaluator, meets_criteria, tune, tuning_loss
 from build_network import ModelSpec, build_network
@@ -60,13 +60,14 @@ def test_evaluations_use_the_builders_weights(tmp_path):
         min(evaluator.history, key=lambda r: r["loss"])["summary"], 100.0)
 
 
+@pytest.mark.slow
 def test_committed_scales_meet_the_criteria_at_full_size(tmp_path):
     """The seed model's baseline (config_seed.json: 10,000 cells, 3 s) meets every acceptance criterion."""
     import json
     import subprocess
     import sys
 
-    from conftest import REPO
+    from helpers import REPO
 
     from analysis.rates import run_summary
     from inputs.spikes import lgn_node_ids, lookup_rate, write_spikes
