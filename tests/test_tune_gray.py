@@ -95,7 +95,6 @@ def test_tuning_loop_on_a_small_network(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_committed_tuning_reproduces_at_full_size(tmp_path):
     """The committed background model (10,000 cells, the tuning's 4 s gray run) repeats its recorded loss and
     meets the rate criteria; its ISI CV is judged on the long gray run (analysis.spontaneous), not here."""
