@@ -9,6 +9,7 @@ README's list of modules without a test module of their own.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import subprocess
 import sys
@@ -240,17 +241,41 @@ def test_every_dotted_python_name_in_backticks_exists(page):
 
 
 # ------------------------------------------------------------------------------------------------ the commands
-@functools.cache
-def help_text(*command: str) -> str:
-    """``--help`` of a command of the repository (NEST's import banner is part of the text; it names no option)."""
+# One process per command prints the --help of the command and of each of its documented subcommands (argparse
+# exits after printing it, before any work): a command's imports (NEST's among them) are paid once.
+HELP_SCRIPT = """
+import contextlib, io, json, runpy, sys
+target, subs = sys.argv[1], sys.argv[2:]
+out = {}
+for sub in ["", *subs]:
+    sys.argv = [target, *([sub] if sub else []), "--help"]
+    buf, code = io.StringIO(), None
+    with contextlib.redirect_stdout(buf):
+        try:
+            if target.endswith(".py"):
+                runpy.run_path(target, run_name="__main__")
+            else:
+                runpy.run_module(target, run_name="__main__", alter_sys=True)
+        except SystemExit as exit:
+            code = exit.code
+    out[sub] = [code, buf.getvalue()]
+print("\\0" + json.dumps(out))
+"""
+
+
+def help_texts(command: tuple[str, ...], subs: tuple[str, ...]) -> dict[str, str]:
+    """``--help`` of a command of the repository ("" key) and of its subcommands; a failure is a text starting
+    ``EXIT`` or ``TIMEOUT`` (NEST's import banner is part of a text; it names no option)."""
+    target = command[-1]
     try:
-        done = subprocess.run([sys.executable, *command, "--help"], cwd=REPO, capture_output=True, text=True,
-                              timeout=HELP_TIMEOUT_S)
+        done = subprocess.run([sys.executable, "-c", HELP_SCRIPT, target, *subs], cwd=REPO, capture_output=True,
+                              text=True, timeout=HELP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        return f"TIMEOUT after {HELP_TIMEOUT_S} s"
-    if done.returncode != 0:
-        return f"EXIT {done.returncode}: {done.stderr[-500:]}"
-    return done.stdout
+        return {"": f"TIMEOUT after {HELP_TIMEOUT_S} s"}
+    if done.returncode != 0 or "\0" not in done.stdout:
+        return {"": f"EXIT {done.returncode}: {done.stderr[-500:]}"}
+    texts = json.loads(done.stdout.rsplit("\0", 1)[1])
+    return {sub: (text if code in (0, None) else f"EXIT {code}") for sub, (code, text) in texts.items()}
 
 
 def choices(help_out: str) -> set[str] | None:
@@ -279,16 +304,15 @@ def documented_commands() -> list[tuple[str, tuple[str, ...], str | None, list[s
 def test_every_documented_command_and_option_exists():
     found = documented_commands()
     assert any(c == ("-m", "analysis") for _, c, _, _ in found), "the command parser found no python -m analysis"
-    tops = sorted({c for _, c, _, _ in found})
+    wanted: dict[tuple[str, ...], set[str]] = {}
+    for _, command, sub, _ in found:
+        wanted.setdefault(command, set()).update([sub] if sub else [])
     with ThreadPoolExecutor(4) as pool:
-        top_help = dict(zip(tops, pool.map(lambda c: help_text(*c), tops), strict=True))
-    subs = sorted({(c, s) for _, c, s, _ in found if s and choices(top_help[c]) and s in choices(top_help[c])})
-    with ThreadPoolExecutor(4) as pool:
-        sub_help = dict(zip(subs, pool.map(lambda cs: help_text(*cs[0], cs[1]), subs), strict=True))
+        helps = dict(zip(wanted, pool.map(lambda c: help_texts(c, tuple(sorted(wanted[c]))), wanted), strict=True))
     bad = []
     for page, command, sub, options in found:
         name = " ".join(command)
-        out = top_help[command]
+        out = helps[command][""]
         if out.startswith(("EXIT", "TIMEOUT")):
             bad.append(f"{page}: python {name} --help: {out}")
             continue
@@ -302,7 +326,7 @@ def test_every_documented_command_and_option_exists():
             if sub not in valid:
                 bad.append(f"{page}: python {name} {sub}: no such subcommand ({sorted(valid)})")
                 continue
-            out = sub_help[(command, sub)]
+            out = helps[command][sub]
         for option in options:
             if not re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", out):
                 bad.append(f"{page}: python {name} {sub or ''}: no option {option}")
