@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import random
 import shutil
 import tempfile
@@ -49,6 +48,7 @@ from tqdm import tqdm
 from build_network.build import stream, swap_into_place
 from common.files import check_replaceable, write_json
 from common.kernel import fresh_kernel
+from common.params import check_number, check_sections
 from common.sonata import conform_network
 from simulation.config import read_json
 
@@ -132,26 +132,19 @@ def load_params(population: int | None = None, generations: int | None = None, p
         On a missing field or a value out of range, naming it.
     """
     params = copy.deepcopy(read_json(params_file, CircuitError, "GA parameter file"))
-    for section, keys in SCHEMA.items():
-        if not isinstance(params.get(section), dict):
-            raise CircuitError(f"{params_file}: section {section!r} is missing; it needs the keys {', '.join(keys)}.")
-        missing = [k for k in keys if k not in params[section]]
-        if missing:
-            raise CircuitError(f"{params_file}: {section} lacks {', '.join(missing)} (see circuits/ga.json).")
+    check_sections(params, SCHEMA, f"{params_file} (see circuits/ga.json)", CircuitError)
     if population is not None:
         params["ga"]["population"] = population
     if generations is not None:
         params["ga"]["generations"] = generations
     for section, keys in SCHEMA.items():
         for key in keys:
-            value = params[section][key]
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise CircuitError(f"{section}.{key} must be a number, got {value!r}.")
-            if (section, key) in _POSITIVE and not value > 0:
-                option = {"population": "--population", "generations": "--generations"}.get(key, f"{section}.{key}")
-                raise CircuitError(f"{option} must be > 0, got {value}.")
-            if (section, key) in _PROBABILITIES and not 0 <= value <= 1:
-                raise CircuitError(f"{section}.{key} is a probability and must be in [0, 1], got {value}.")
+            name = {"population": "--population", "generations": "--generations"}.get(key, f"{section}.{key}")
+            if (section, key) in _PROBABILITIES:
+                name = f"{section}.{key} (a probability)"
+            check_number(params[section][key], name, lo=0.0 if (section, key) in _POSITIVE | _PROBABILITIES else None,
+                         hi=1.0 if (section, key) in _PROBABILITIES else None, lo_open=(section, key) in _POSITIVE,
+                         error=CircuitError)
     ga = params["ga"]
     if not 0 <= ga["elite"] < ga["population"]:
         raise CircuitError(f"ga.elite must be in [0, population), got {ga['elite']} with --population "

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import UserError
+from common.params import check_number, check_sections
 from neurons.models import NeuronError, load_model
 from simulation.config import read_json
 
@@ -147,27 +148,11 @@ def check_fields(params: dict, origin: str) -> None:
     CircuitError
         Naming the first missing field and the fields a parameter file needs.
     """
-    for key, inner in SCHEMA.items():
-        if key not in params:
-            raise CircuitError(f"{origin}: field {key!r} is missing; a circuit parameter file needs "
-                               f"{sorted(SCHEMA)} (see circuits/circuit.json).")
-        if inner is not None:
-            if not isinstance(params[key], dict):
-                raise CircuitError(f"{origin}: {key} must be an object with keys {list(inner)}.")
-            missing = [k for k in inner if k not in params[key]]
-            if missing:
-                raise CircuitError(f"{origin}: {key} lacks {missing}; it needs {list(inner)}.")
+    check_sections(params, SCHEMA, f"{origin} (see circuits/circuit.json)", CircuitError)
 
 
 def _number(value, name: str, lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise CircuitError(f"{name} must be a number, got {value!r}.")
-    if lo is not None and (value < lo or (lo_open and value == lo)):
-        bound = f"> {lo}" if lo_open else f">= {lo}"
-        raise CircuitError(f"{name} must be {bound}" + (f" and <= {hi}" if hi is not None else "") + f", got {value}.")
-    if hi is not None and value > hi:
-        raise CircuitError(f"{name} must be <= {hi}, got {value}.")
-    return float(value)
+    return check_number(value, name, lo, hi, lo_open, error=CircuitError)
 
 
 def validate(spec: CircuitSpec, origin: str = "circuit") -> None:

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from build_network.build import stream
 from common.files import check_replaceable, write_json
 from common.kernel import fresh_kernel
+from common.params import check_number, check_sections
 from neurons.models import load_model
 from simulation.config import read_json
 
@@ -112,20 +113,11 @@ def check_stdp_params(params: dict, origin: str = "stdp parameters") -> None:
     CircuitError
         Naming the first bad field and what it must be.
     """
+    check_sections(params, SCHEMA, origin, CircuitError)
     for section, keys in SCHEMA.items():
-        if not isinstance(params.get(section), dict):
-            raise CircuitError(f"{origin}: section {section!r} is missing or not an object; it needs {list(keys)}.")
         for key in keys:
-            name = f"{origin}: {section}.{key}"
-            if key not in params[section]:
-                raise CircuitError(f"{name} is missing; section {section} needs {list(keys)}.")
-            value = params[section][key]
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise CircuitError(f"{name} must be a number, got {value!r}.")
-            if key in WHOLE and value != int(value):
-                raise CircuitError(f"{name} must be a whole number, got {value}.")
-            if key not in SIGNED and value <= 0:
-                raise CircuitError(f"{name} must be > 0, got {value}.")
+            check_number(params[section][key], f"{origin}: {section}.{key}", lo=None if key in SIGNED else 0.0,
+                         lo_open=key not in SIGNED, whole=key in WHOLE, error=CircuitError)
     for key in ("a_minus_nS", "theta_plus_mV", "max_repeats"):
         section = next(s for s, keys in SCHEMA.items() if key in keys)
         if params[section][key] < 0:
