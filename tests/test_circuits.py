@@ -144,7 +144,7 @@ def test_a_parameter_file_missing_a_field_is_a_clear_error(tmp_path):
     params["drive"]["rate_hz"] = 300.0
     del params["ring"]
     (tmp_path / "p.json").write_text(json.dumps(params))
-    with pytest.raises(CircuitError, match="field 'ring' is missing"):
+    with pytest.raises(CircuitError, match="section 'ring' is missing"):
         make_spec("random", params_file=tmp_path / "p.json")
 
 
@@ -152,9 +152,9 @@ def test_a_parameter_file_missing_a_field_is_a_clear_error(tmp_path):
     ({"topology": "smallworld"}, "unknown topology 'smallworld'"),
     ({"n_cells": 0}, "--n (n_cells) must be a positive"),
     ({"n_cells": -10}, "--n (n_cells) must be a positive"),
-    ({"p_connect": 1.5}, "must be <= 1.0"),
-    ({"p_connect": -0.1}, "must be >= 0.0"),
-    ({"weight_scale": -1.0}, "--weight-scale must be >= 0.0"),
+    ({"p_connect": 1.5}, "must be >= 0 and <= 1"),
+    ({"p_connect": -0.1}, "must be >= 0 and <= 1"),
+    ({"weight_scale": -1.0}, "--weight-scale must be >= 0,"),
     ({"topology": "layered", "n_cells": 6}, "too few for 4 layer(s)"),
     ({"topology": "ring", "p_connect": 0.6}, "too narrow"),
 ])
@@ -176,7 +176,7 @@ def _exit_code(argv: list[str]) -> int:
 @pytest.mark.parametrize(("argv", "message"), [
     (["--topology", "torus"], "must be one of random, ring, layered"),
     (["--topology", "ring", "--n", "0"], "must be > 0"),
-    (["--topology", "ring", "--p-connect", "2"], "must be <= 1.0"),
+    (["--topology", "ring", "--p-connect", "2"], "must be >= 0 and <= 1"),
     (["--topology", "ring", "--bin-ms", "-1"], "--bin-ms must be > 0"),
 ])
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from helpers import REPO
 
+from analysis.rates import print_summary
 from simulation.config import ConfigError
 from simulation.mpi import check_mpi, mpi_launch_variables, mpi_world_size_from_env, serial_environment
 
@@ -175,7 +176,7 @@ def test_only_rank_0_renames_the_spikes_and_writes_the_summary(mpi_config, tmp_p
 
     out = tmp_path / "out"
     barriers = _as_rank(monkeypatch, rank=1)
-    sim_run.simulate(mpi_config, build_missing=False)
+    sim_run.simulate(mpi_config, build_missing=False, summary=print_summary)
     assert barriers[:1] == ["sync"] and barriers[-1:] == ["sync"]
     # bmtk wrote its spikes (on one real process it is rank 0 for bmtk) into the run's staging folder; rank 1
     # publishes nothing: no spikes or summary in the output folder, the staged files stay under the partial name
@@ -185,7 +186,7 @@ def test_only_rank_0_renames_the_spikes_and_writes_the_summary(mpi_config, tmp_p
     assert json.loads((staged[0] / "run.json").read_text())["output"]["spikes_file"].endswith("spikes.partial.h5")
 
     barriers = _as_rank(monkeypatch, rank=0)
-    sim_run.simulate(mpi_config, build_missing=False)
+    sim_run.simulate(mpi_config, build_missing=False, summary=print_summary)
     assert barriers[:1] == ["sync"] and barriers[-1:] == ["sync"]
     assert (out / "spikes.h5").is_file() and not (out / "spikes.partial.h5").exists()
     assert (out / "rates_summary.csv").is_file()

@@ -241,6 +241,6 @@ def test_bad_parameter_file_is_named(params, tmp_path, capsys):
     del bad["plasticity"]["tau_plus_ms"]
     path.write_text(json.dumps(bad))
     assert main(["stdp", "--params", str(path), "--out", str(tmp_path / "out")]) == 2
-    assert "tau_plus_ms is missing" in capsys.readouterr().err
+    assert "plasticity lacks ['tau_plus_ms']" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     assert read_stdp_params(STDP_FILE)["plasticity"]["tau_plus_ms"] > 0
