@@ -2,8 +2,8 @@
 
 Checked: README.md's length; every relative link (and its #anchor); every repository path and dotted Python name
 in backticks; every ``python -m PACKAGE [SUBCOMMAND] --option`` and ``python run_pointnet.py --option`` (against the
-command's own ``--help``, run once per command); every ``make TARGET``; the layout table against ``git ls-files``; the
-README's list of modules without a test module of their own.
+command's own ``--help``, one process per command); every ``make TARGET``; the layout table against ``git ls-files``
+(every top-level folder and file); the README's list of modules without a test module of their own.
 """
 
 from __future__ import annotations
@@ -104,10 +104,10 @@ def layout_names() -> set[str]:
     return names
 
 
-def test_layout_table_lists_every_tracked_top_level_folder():
-    folders, _ = top_level()
-    missing = sorted(folders - layout_names())
-    assert not missing, f"README.md's layout table lacks the tracked top-level folders {missing}"
+def test_layout_table_lists_every_tracked_top_level_folder_and_file():
+    folders, files = top_level()
+    missing = sorted((folders | files) - layout_names())
+    assert not missing, f"README.md's layout table lacks the tracked top-level folders and files {missing}"
 
 
 def test_layout_table_names_only_what_is_there():
