@@ -117,12 +117,18 @@ def test_layout_table_names_only_what_is_there():
 
 
 def own_test_module(module: str) -> bool:
-    """Whether tests/ has test_<name>.py, test_<package>_<name>.py or test_<package>.py for a module."""
+    """Whether tests/ has a test module of the module's own: test_<package>_<name>.py or test_<package>.py, or
+    test_<name>.py when it names the module (tests/test_params.py is build_network.params', not common.params')."""
     parts = Path(module).with_suffix("").parts
-    names = {f"test_{parts[-1]}.py"}
-    if len(parts) > 1:
-        names |= {f"test_{parts[0]}_{parts[-1]}.py", f"test_{parts[0]}.py"}
-    return any((REPO / "tests" / n).exists() for n in names)
+    tests = REPO / "tests"
+    if len(parts) == 1:
+        return (tests / f"test_{parts[0]}.py").exists()
+    package, name = parts[0], parts[-1]
+    if (tests / f"test_{package}_{name}.py").exists() or (tests / f"test_{package}.py").exists():
+        return True
+    same_name = tests / f"test_{name}.py"
+    mention = rf"\b{package}[./]{name}\b|from {package} import[^\n]*\b{name}\b"
+    return same_name.exists() and re.search(mention, same_name.read_text()) is not None
 
 
 def listed_without_tests() -> set[str]:
