@@ -100,7 +100,7 @@ def _stdp(args: argparse.Namespace) -> int:
                       threads=args.threads, figures=not args.no_figures)
     print(f"STDP network, {result['neurons']} neurons, {result['epochs']} epoch(s), seed {result['seed']}: "
           f"train {result['train_accuracy']:.1%}, test {result['test_accuracy']:.1%} "
-          f"(logistic regression: test {result['logistic_baseline']['test_accuracy']:.1%}); STDP window within "
+          f"(logistic regression: test {result['logistic_regression']['test_accuracy']:.1%}); STDP window within "
           f"{result['window']['max_abs_deviation_nS']:.1e} nS of the closed form; {result['wall_s']:.0f} s")
     print(f"wrote {Path(args.out) / 'result.json'}")
     return 0

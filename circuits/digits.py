@@ -21,6 +21,9 @@ from .params import CircuitError
 DIGITS_FILE = Path(__file__).resolve().parent / "digits.json"
 N_PIXELS = 64
 N_CLASSES = 10
+#: The keys every digit-learning result (``result.json`` of GA and STDP runs) has, with the same meaning.
+RESULT_KEYS = ("method", "seed", "train_accuracy", "test_accuracy", "no_answer_fraction_test", "logistic_regression",
+               "chance", "n_train", "n_test", "threads", "files", "params", "wall_s")
 
 #: Test accuracy against excitatory neurons of Diehl & Cook 2015 on MNIST (their Table 1), for the size figure.
 DIEHL_COOK_2015_MNIST = {100: 0.829, 400: 0.870, 1600: 0.919, 6400: 0.950}

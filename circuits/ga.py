@@ -34,7 +34,6 @@ from __future__ import annotations
 import copy
 import json
 import random
-import shutil
 import tempfile
 import time
 from contextlib import ExitStack
@@ -46,7 +45,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from build_network.build import stream, swap_into_place
-from common.files import check_replaceable, write_json
+from common.files import check_replaceable, run_folder, write_json, write_result
 from common.kernel import fresh_kernel
 from common.params import check_number, check_sections
 from common.sonata import conform_network
@@ -55,6 +54,7 @@ from simulation.config import read_json
 from .digits import (
     N_CLASSES,
     N_PIXELS,
+    RESULT_KEYS,
     Schedule,
     Split,
     confusion,
@@ -71,7 +71,6 @@ from .params import CircuitError, CircuitSpec, read_params
 
 GA_FILE = Path(__file__).resolve().parent / "ga.json"
 GENOME_FORMAT = "circuits.ga genome 1"
-RESULT_FILE = "result.json"
 #: The fields of ga.json (nested objects with their keys).
 SCHEMA = {"encoding": ("max_rate_hz", "presentation_ms", "rest_ms", "dt_ms"),
           "hidden": ("n_templates", "template_norm_nS", "kmeans_restarts"),
@@ -625,9 +624,7 @@ def run_ga(out_dir: Path, population: int | None = None, generations: int | None
     test_counts, test_latencies = network_response(best, network, test_schedule, n_thread)
     test_pred = predict(test_counts, test_latencies)
     baseline = logistic_baseline(split)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.ga-", dir=out_dir.parent))
-    try:
+    with run_folder(out_dir, force=True) as tmp:  # checked for --force above, before the evolution
         curve.to_csv(tmp / "learning_curve.csv", index=False, float_format="%.6g")
         best_fitness = float(curve["best_fitness"].iloc[-1])
         write_json(tmp / "best_genome.json", genome_record(best, network, seed, best_fitness))
@@ -658,16 +655,13 @@ def run_ga(out_dir: Path, population: int | None = None, generations: int | None
             "population_per_digit": int(ga["population"]), "generations": int(ga["generations"]),
             "evaluations": int(curve["evaluations"].iloc[-1]),
             "n_hidden": network.n_hidden,
-            "workers": workers if scheduler is None else scheduler, "n_thread": n_thread,
+            "workers": workers if scheduler is None else scheduler, "threads": n_thread,
+            "files": sorted(p.name + ("/" if p.is_dir() else "") for p in tmp.iterdir()),
             "started_from": str(genome_file) if genome_file is not None else None,
             "params": params,
             "wall_s": time.perf_counter() - start_s,
         }
-        write_json(tmp / RESULT_FILE, result)
-        swap_into_place(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_result(tmp, result, RESULT_KEYS)
     return result
 
 

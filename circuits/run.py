@@ -8,14 +8,12 @@ from pathlib import Path
 from analysis.criticality import analyse_spikes
 from analysis.figures import plot_avalanches, plot_raster
 from analysis.rates import load_run
-from common.files import check_replaceable, write_json
+from common.files import RESULT_FILE, check_replaceable, write_json
 from simulation.run import simulate
 
 from .build import POPULATION, build_circuit
 from .figures import plot_circuit
 from .params import CircuitSpec
-
-RESULT_FILE = "result.json"
 
 
 def run_circuit(spec: CircuitSpec, out_dir: Path, force: bool = False, figures: bool = True, n_thread: int = 1,

@@ -33,7 +33,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from build_network.build import stream
-from common.files import check_replaceable, write_json
+from common.files import check_replaceable, run_folder, write_result
 from common.kernel import fresh_kernel
 from common.params import check_number, check_sections
 from neurons.models import load_model
@@ -42,6 +42,7 @@ from simulation.config import read_json
 from .digits import (
     N_CLASSES,
     N_PIXELS,
+    RESULT_KEYS,
     Schedule,
     Split,
     confusion,
@@ -56,7 +57,6 @@ from .figures import plot_accuracy_vs_size, plot_confusion, plot_receptive_field
 from .params import CircuitError
 
 STDP_FILE = Path(__file__).resolve().parent / "stdp.json"
-RESULT_FILE = "result.json"
 #: Sections of stdp.json and their numeric fields (each section also has a "source" string).
 SCHEMA = {
     "plasticity": ("tau_plus_ms", "tau_minus_ms", "a_plus_nS", "a_minus_nS", "w_max_nS", "delay_ms"),
@@ -789,41 +789,39 @@ def run_stdp(out_dir: Path, neurons: int | None = None, epochs: int | None = Non
     matrix = confusion(split.y_test, scores["test_pred"])
     assignments = scores["assignments"]
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (RESULT_FILE, "learned.npz"):
-        (out_dir / stale).unlink(missing_ok=True)
-    np.savez_compressed(out_dir / "learned.npz", weights_nS=learned.weights_nS, theta_mV=learned.theta_mV,
-                        assignments=assignments, train_counts=scores["train_counts"],
-                        test_counts=scores["test_counts"], train_index=split.train_index,
-                        test_index=split.test_index, test_pred=scores["test_pred"], confusion=matrix)
-    files = ["learned.npz"]
-    if figures:
-
-        lif_window = stdp_window(params, post="lif_cond", seed=seed)
-        plot_stdp_window([window, lif_window], out_dir / "window.png")
-        plot_receptive_fields(learned.weights_nS, assignments, out_dir / "receptive_fields.png",
-                              title=f"{neurons} neurons, {epochs} epoch(s), seed {seed}")
-        plot_confusion(matrix, out_dir / "confusion.png",
-                       title=f"STDP network, {neurons} neurons: test accuracy {scores['test_accuracy']:.1%}")
-        files += ["window.png", "receptive_fields.png", "confusion.png"]
     per_class = np.bincount(assignments[assignments >= 0], minlength=N_CLASSES)
-    result = {
-        "neurons": neurons, "epochs": epochs, "seed": seed, "threads": threads,
-        "train_accuracy": scores["train_accuracy"], "test_accuracy": scores["test_accuracy"],
-        "test_no_answer_fraction": float(np.mean(scores["test_pred"] < 0)),
-        "logistic_baseline": baseline,
-        "n_train": len(split.y_train), "n_test": len(split.y_test),
-        "neurons_per_class": per_class.tolist(), "silent_neurons": int(np.sum(assignments < 0)),
-        "theta_mV": {"mean": float(learned.theta_mV.mean()), "max": float(learned.theta_mV.max())},
-        "training_presentations": learned.presentations, "training_simulated_s": learned.simulated_ms / 1000.0,
-        "confusion": matrix.tolist(), "confusion_columns": [*map(str, range(N_CLASSES)), "none"],
-        "window": window.as_dict(), "files": files,
-        "neuron_model": "iaf_cond_exp (lif_cond membrane); thresholds and weight normalisation set from Python "
-                        "between images",
-        "params": params,
-        "wall_s": time.perf_counter() - start,
-    }
-    write_json(out_dir / RESULT_FILE, result)
+    with run_folder(out_dir, force=True) as tmp:  # checked for --force above, before the training
+        np.savez_compressed(tmp / "learned.npz", weights_nS=learned.weights_nS, theta_mV=learned.theta_mV,
+                            assignments=assignments, train_counts=scores["train_counts"],
+                            test_counts=scores["test_counts"], train_index=split.train_index,
+                            test_index=split.test_index, test_pred=scores["test_pred"], confusion=matrix)
+        files = ["learned.npz"]
+        if figures:
+            lif_window = stdp_window(params, post="lif_cond", seed=seed)
+            plot_stdp_window([window, lif_window], tmp / "window.png")
+            plot_receptive_fields(learned.weights_nS, assignments, tmp / "receptive_fields.png",
+                                  title=f"{neurons} neurons, {epochs} epoch(s), seed {seed}")
+            plot_confusion(matrix, tmp / "confusion.png",
+                           title=f"STDP network, {neurons} neurons: test accuracy {scores['test_accuracy']:.1%}")
+            files += ["window.png", "receptive_fields.png", "confusion.png"]
+        result = {
+            "method": "unsupervised STDP (Diehl & Cook 2015), neurons labelled by their most frequent digit",
+            "neurons": neurons, "epochs": epochs, "seed": seed, "threads": threads,
+            "train_accuracy": scores["train_accuracy"], "test_accuracy": scores["test_accuracy"],
+            "no_answer_fraction_test": float(np.mean(scores["test_pred"] < 0)),
+            "logistic_regression": baseline, "chance": 1.0 / N_CLASSES,
+            "n_train": len(split.y_train), "n_test": len(split.y_test),
+            "neurons_per_class": per_class.tolist(), "silent_neurons": int(np.sum(assignments < 0)),
+            "theta_mV": {"mean": float(learned.theta_mV.mean()), "max": float(learned.theta_mV.max())},
+            "training_presentations": learned.presentations, "training_simulated_s": learned.simulated_ms / 1000.0,
+            "confusion": matrix.tolist(), "confusion_columns": [*map(str, range(N_CLASSES)), "none"],
+            "window": window.as_dict(), "files": files,
+            "neuron_model": "iaf_cond_exp (lif_cond membrane); thresholds and weight normalisation set from Python "
+                            "between images",
+            "params": params,
+            "wall_s": time.perf_counter() - start,
+        }
+        write_result(tmp, result, RESULT_KEYS)
     return result
 
 
@@ -861,20 +859,20 @@ def size_series(out_dir: Path, sizes: list[int], epochs: int | None = None, seed
     out_dir = Path(out_dir)
     check_replaceable(out_dir, force)
     rows, baseline = [], None
-    for size in sizes:
-        result = run_stdp(out_dir / f"n{size}", size, epochs, seed, force=True, params=params, threads=threads,
-                          figures=figures, train_per_class=train_per_class, test_per_class=test_per_class,
-                          progress=progress)
-        baseline = result["logistic_baseline"]
-        rows.append({key: result[key] for key in ("neurons", "epochs", "train_accuracy", "test_accuracy",
-                                                  "test_no_answer_fraction", "wall_s")})
-    table = pd.DataFrame(rows)
-    table.to_csv(out_dir / "sizes.csv", index=False)
-    files = ["sizes.csv", *[f"n{s}/" for s in sizes]]
-    if figures:
-
-        plot_accuracy_vs_size(table, out_dir / "accuracy_vs_size.png", baseline=baseline["test_accuracy"])
-        files.append("accuracy_vs_size.png")
-    write_json(out_dir / RESULT_FILE, {"sizes": rows, "epochs": epochs, "seed": seed, "logistic_baseline": baseline,
-                                       "files": files, "wall_s": time.perf_counter() - start})
+    with run_folder(out_dir, force=True) as tmp:
+        for size in sizes:
+            result = run_stdp(tmp / f"n{size}", size, epochs, seed, force=True, params=params, threads=threads,
+                              figures=figures, train_per_class=train_per_class, test_per_class=test_per_class,
+                              progress=progress)
+            baseline = result["logistic_regression"]
+            rows.append({key: result[key] for key in ("neurons", "epochs", "train_accuracy", "test_accuracy",
+                                                      "no_answer_fraction_test", "wall_s")})
+        table = pd.DataFrame(rows)
+        table.to_csv(tmp / "sizes.csv", index=False)
+        files = ["sizes.csv", *[f"n{s}/" for s in sizes]]
+        if figures:
+            plot_accuracy_vs_size(table, tmp / "accuracy_vs_size.png", baseline=baseline["test_accuracy"])
+            files.append("accuracy_vs_size.png")
+        write_result(tmp, {"sizes": rows, "epochs": epochs, "seed": seed, "logistic_regression": baseline,
+                           "files": files, "wall_s": time.perf_counter() - start})
     return table

@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.files import write_json
+from common.files import RESULT_FILE, write_json
 from simulation.parallel import run_command, run_parallel
 
 from .params import CircuitError, CircuitSpec
-from .run import RESULT_FILE
 
 COLUMNS = ("weight_scale", "mean_rate_hz", "branching_ratio_mr", "branching_ratio_naive", "tau_ms", "size_alpha",
            "duration_alpha", "llr_lognormal", "p_lognormal", "llr_exponential", "n_avalanches", "bin_ms", "regime",

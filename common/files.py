@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import UserError, note_output
+from .locks import replace_folder
+
+#: The name of every study's result file.
+RESULT_FILE = "result.json"
 
 
 class OutputPlaceError(UserError):
@@ -151,3 +157,49 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def run_folder(out_dir: Path | str, force: bool = False, option: str = "--out") -> Iterator[Path]:
+    """The one writer of a study's run folder: a fresh temporary folder beside ``out_dir`` to write everything into,
+    swapped into place when the block ends (:func:`common.locks.replace_folder`) and removed on failure.
+
+    A killed or failed run leaves the previous ``out_dir`` as it was; a completed one replaces it whole.
+
+    Parameters
+    ----------
+    out_dir : Path or str
+        The run folder.
+    force : bool
+        Replace an ``out_dir`` that holds files (:func:`check_replaceable`).
+    option : str
+        The option that named it, for messages.
+
+    Yields
+    ------
+    Path
+        The temporary folder.
+    """
+    out_dir = check_replaceable(out_dir, force, option)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
+    try:
+        yield tmp
+        replace_folder(tmp, out_dir, out_dir.with_name(f".{out_dir.name}.old-{tmp.name.rsplit('-', 1)[-1]}"))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_result(folder: Path | str, result: dict, required: tuple[str, ...] = ()) -> Path:
+    """Write a run's ``result.json`` into ``folder`` (atomically), after checking it has the ``required`` keys.
+
+    Raises
+    ------
+    KeyError
+        If a required key is missing (a bug of the study, not the user's error).
+    """
+    missing = [key for key in required if key not in result]
+    if missing:
+        raise KeyError(f"result.json lacks {missing}")
+    return write_json(Path(folder) / RESULT_FILE, result)

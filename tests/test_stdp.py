@@ -10,6 +10,7 @@ import pytest
 
 from build_network.build import stream
 from circuits.__main__ import main
+from circuits.digits import RESULT_KEYS
 from circuits.params import CircuitError
 from circuits.stdp import (
     STDP_FILE,
@@ -168,7 +169,7 @@ def test_labels_and_votes():
 # ----------------------------------------------------------------------------------------------------- network
 
 
-NUMBERS = ("train_accuracy", "test_accuracy", "test_no_answer_fraction", "logistic_baseline", "n_train", "n_test",
+NUMBERS = ("train_accuracy", "test_accuracy", "no_answer_fraction_test", "logistic_regression", "n_train", "n_test",
            "neurons_per_class", "silent_neurons", "theta_mV", "training_presentations", "confusion", "window", "seed")
 
 
@@ -177,7 +178,7 @@ def test_same_seed_same_result(tiny, tmp_path):
     a = run_stdp(tmp_path / "a", seed=4, figures=True, **kwargs)
     b = run_stdp(tmp_path / "b", seed=4, figures=False, **kwargs)
     run_stdp(tmp_path / "c", seed=5, figures=False, **kwargs)
-    for key in ("train_accuracy", "test_accuracy", "seed", "wall_s", "logistic_baseline"):
+    for key in RESULT_KEYS:
         assert key in a
     assert {k: a[k] for k in NUMBERS} == {k: b[k] for k in NUMBERS}
     assert json.loads((tmp_path / "a" / "result.json").read_text())["test_accuracy"] == a["test_accuracy"]
