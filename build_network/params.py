@@ -7,7 +7,7 @@ Every number that defines the network lives in one of four files, each with its 
 - ``lgn_v1_connections.csv``: the seed's ``select_source_cells`` parameters, one row per target population.
 - ``column.json``: the cortical column (density, depth range), the LGN size and the cortex -> visual-field map.
 - ``components/weight_scales.json``: dimensionless multipliers of the synaptic weights, per LGN -> population
-  and per E/I block of V1, set by the tuning (``python -m analysis tune``).
+  and per E/I block of V1, set by the tuning (``python -m calibration tune``).
 
 Loading validates every field; a bad value raises :class:`ParameterError` naming the file, the row and
 the field, before anything is built or written.

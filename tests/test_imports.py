@@ -14,8 +14,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 #: The level of each package: a module may import packages of its own level or lower only (``neurons`` is the
 #: single-neuron study, whose cell models the circuit studies use).
-LEVELS = {"common": 0, "build_network": 1, "inputs": 2, "simulation": 3, "analysis": 4, "perturbations": 5,
-          "neurons": 5, "circuits": 6, "benchmarks": 7}
+LEVELS = {"common": 0, "build_network": 1, "inputs": 2, "simulation": 3, "analysis": 4, "calibration": 5,
+          "perturbations": 5, "neurons": 5, "circuits": 6, "benchmarks": 7}
 TOP_SCRIPTS = {"run_pointnet.py": 7}
 
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from helpers import read_edges
 
-from analysis.tune import Evaluator, meets_criteria, tune, tuning_loss
 from build_network import ModelSpec, build_network
 from build_network.params import weight_scale_keys
+from calibration.tune import Evaluator, meets_criteria, tune, tuning_loss
 
 
 def _summary(medians, max_rate=20.0, cv=0.9, active=1.0):

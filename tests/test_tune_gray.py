@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis.spontaneous import e_cell_cv, meets_gray_criteria, poisson_cv
-from analysis.tune_gray import PARAMETERS, GrayTuning, from_vector, gray_loss, to_vector, tune_gray
+from calibration.tune_gray import PARAMETERS, GrayTuning, from_vector, gray_loss, to_vector, tune_gray
 
 
 def _summary(medians: dict, max_rate: float = 20.0, active: float = 1.0) -> pd.DataFrame:

@@ -31,15 +31,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.paths import REPO
-
-from .rates import cell_table, population_summary, read_nodes, read_spikes
-from .spontaneous import (
+from analysis.rates import cell_table, population_summary, read_nodes, read_spikes
+from analysis.spontaneous import (
     CV_RANGE,
     MAX_RATE_HZ,
     e_cell_cv,
     meets_gray_criteria,
 )
+from common.paths import REPO
+
 from .tune import scaled_edge_types
 
 POPULATIONS = ("LIF_exc", "PV", "SST", "VIP")
@@ -167,13 +167,12 @@ class GrayTuning:
     config_path: Path = REPO / "config.json"
 
     def __post_init__(self) -> None:
+        from analysis.stimulus import lgn_spikes
         from build_network import ModelSpec, build_network
         from build_network.background import cell_constants
         from build_network.params import CELL_MODELS_DIR
         from inputs.spikes import save_spikes, write_background_spikes
         from inputs.stimuli import load_protocol, schedule
-
-        from .stimulus import lgn_spikes
 
         self.workdir = Path(self.workdir).absolute()
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -206,7 +205,7 @@ class GrayTuning:
         from build_network.background import psp_table
 
         return psp_table(self.spec.background, self.constants, {p: params[f"mean_{p}"] for p in POPULATIONS},
-                         {p: params["sd"] for p in POPULATIONS}, "tuned on the gray condition (analysis.tune_gray)")
+                         {p: params["sd"] for p in POPULATIONS}, "tuned on the gray condition (calibration.tune_gray)")
 
     def prepare(self, name: str, params: dict[str, float]) -> tuple[str, dict]:
         """Write an evaluation's network folder; return its folder and configuration."""

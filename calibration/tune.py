@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.rates import run_summary
 from common.paths import REPO
-
-from .rates import run_summary
 
 MAX_RATE_HZ = 100.0
 CV_RANGE = (0.5, 1.5)

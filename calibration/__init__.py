@@ -1,0 +1,2 @@
+"""Calibration: tuning the model's weights to the data (``python -m calibration``), above the analysis it scores
+with."""
