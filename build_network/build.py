@@ -7,7 +7,7 @@ visual field. The LGN cells are placed uniformly over the rectangle of visual fi
 maps onto, so that every V1 cell sits inside the LGN field.
 
 All randomness comes from one master seed, expanded into named, independent streams
-(:func:`stream`): the same seed gives the same network, whatever the order of the edge types.
+(:func:`common.seeds.stream`): the same seed gives the same network, whatever the order of the edge types.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from bmtk.builder import NetworkBuilder
 from tqdm import tqdm
 
 from common.locks import folder_lock, remove_leftovers, replace_folder
+from common.seeds import stream
 
 from . import params
 from .adaptor import SparseNetwork
@@ -128,19 +128,6 @@ class ModelSpec:
 
         return cls.load(weight_scales_file=MODELS[model]["weight_scales"],
                         background_files=(BACKGROUND_FILE, POOL_FILE) if MODELS[model]["background"] else None)
-
-
-def stream(seed: int, name: str) -> np.random.SeedSequence:
-    """The random stream called ``name`` of master seed ``seed``.
-
-    Examples
-    --------
-    >>> a = np.random.default_rng(stream(0, "v1_positions")).random()
-    >>> b = np.random.default_rng(stream(0, "v1_positions")).random()
-    >>> a == b
-    True
-    """
-    return np.random.SeedSequence(seed, spawn_key=(zlib.crc32(name.encode()),))
 
 
 def column_positions(n_cells: int, radius_um: float, depth_min_um: float, depth_max_um: float,

@@ -2,7 +2,7 @@
 
 The network is made by bmtk's ``NetworkBuilder`` with the V1 builder's machinery: the
 :class:`~build_network.adaptor.SparseNetwork` adaptor with vectorized rules, the named random streams of
-:func:`build_network.build.stream` and its build-in-a-temporary-folder-then-swap. Folder layout::
+:func:`common.seeds.stream` and its build-in-a-temporary-folder-then-swap. Folder layout::
 
     DIR/config.json                     the PointNet configuration (python run_pointnet.py DIR/config.json)
     DIR/circuit.json                    what was built: topology, weight scale, seed, parameters
@@ -23,7 +23,8 @@ import numpy as np
 from bmtk.builder import NetworkBuilder
 
 from build_network.adaptor import SparseNetwork
-from build_network.build import stream, swap_into_place
+from build_network.build import swap_into_place
+from common.seeds import stream
 from common.sonata import conform_network
 from inputs.spikes import write_spikes
 

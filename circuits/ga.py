@@ -44,10 +44,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from build_network.build import stream, swap_into_place
+from build_network.build import swap_into_place
 from common.files import check_replaceable, run_folder, write_json, write_result
 from common.kernel import fresh_kernel
 from common.params import check_number, check_sections
+from common.seeds import stream
 from common.sonata import conform_network
 from simulation.config import read_json
 

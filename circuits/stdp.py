@@ -17,7 +17,7 @@ Two studies of NEST's pair-based ``stdp_synapse`` (parameters in ``circuits/stdp
   used for nothing but the final score.
 
 :func:`size_series` repeats :func:`run_stdp` over network sizes. Every random draw comes from one master seed through
-the named streams of :func:`build_network.build.stream`, so the same seed gives the same numbers.
+the named streams of :func:`common.seeds.stream`, so the same seed gives the same numbers.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from build_network.build import stream
 from common.files import check_replaceable, run_folder, write_result
 from common.kernel import fresh_kernel
 from common.params import check_number, check_sections
+from common.seeds import stream
 from neurons.models import load_model
 from simulation.config import read_json
 

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 
-from build_network.build import stream
 from circuits.__main__ import main
 from circuits.digits import RESULT_KEYS
 from circuits.params import CircuitError
@@ -28,6 +27,7 @@ from circuits.stdp import (
     vote,
     window_closed_form,
 )
+from common.seeds import stream
 
 
 @pytest.fixture(scope="module")
