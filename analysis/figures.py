@@ -6,18 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.colors import LogNorm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
+from common.populations import colour, colours
+from common.style import plt
 
-from common.populations import colour, colours  # noqa: E402
-
-from .rates import Run  # noqa: E402
-from .reference import CONDITIONS, choose_reference, load_populations, reference_sample  # noqa: E402
+from .rates import Run
+from .reference import CONDITIONS, choose_reference, load_populations, reference_sample
 
 DPI = 100
 

@@ -5,18 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import h5py
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.collections import LineCollection
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
+from analysis.criticality import CRITICAL_TOLERANCE
+from common.style import plt
 
-from analysis.criticality import CRITICAL_TOLERANCE  # noqa: E402
-
-from .build import POPULATION  # noqa: E402
-from .digits import DIEHL_COOK_2015_MNIST  # noqa: E402
+from .build import POPULATION
+from .digits import DIEHL_COOK_2015_MNIST
 
 MAX_EDGES_DRAWN = 4000
 REGIME_COLORS = {"sub-critical": "tab:blue", "near-critical": "tab:green", "super-critical": "tab:red",
@@ -164,7 +161,7 @@ def plot_receptive_fields(weights_nS: np.ndarray, assignments: np.ndarray, path:
     size = min(14.0, max(4.0, 0.45 * cols))
     fig, ax = plt.subplots(figsize=(size + 1.2, size * rows / cols + 0.8))
     signed = np.nanmin(mosaic) < 0  # excitatory and inhibitory weights: a diverging map centred on 0
-    cmap = matplotlib.colormaps["RdBu_r" if signed else "hot_r"].copy()
+    cmap = plt.colormaps["RdBu_r" if signed else "hot_r"].copy()
     cmap.set_bad("0.85")
     top = np.nanmax(np.abs(mosaic))
     im = ax.imshow(mosaic, cmap=cmap, interpolation="nearest", vmin=-top if signed else 0, vmax=top)

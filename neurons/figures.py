@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from common.style import plt
 
-from .models import NeuronModel  # noqa: E402
-from .simulate import Trace  # noqa: E402
+from .models import NeuronModel
+from .simulate import Trace
 
 DPI = 100
 

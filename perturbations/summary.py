@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
+from analysis.rates import load_run
+from common.populations import colours
+from common.style import plt
 
-from analysis.rates import load_run  # noqa: E402
-from common.populations import colours  # noqa: E402
-
-from .configs import BASELINE  # noqa: E402
-from .suite import output_dir  # noqa: E402
+from .configs import BASELINE
+from .suite import output_dir
 
 SUMMARY_COLUMNS = ("perturbation", "population", "n_cells", "frac_active", "mean_rate_hz", "median_rate_hz",
                    "delta_median_hz", "delta_ci_low", "delta_ci_high")
