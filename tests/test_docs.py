@@ -117,17 +117,19 @@ def test_layout_table_names_only_what_is_there():
 
 
 def own_test_module(module: str) -> bool:
-    """Whether tests/ has a test module of the module's own: test_<package>_<name>.py or test_<package>.py, or
-    test_<name>.py when it names the module (tests/test_params.py is build_network.params', not common.params')."""
+    """Whether tests/ has a test module of the module's own: test_<package>_<name>.py or test_<package>.py for any
+    package the module is in, or test_<name>.py when it names the module (tests/test_params.py is
+    build_network.params', not common.params')."""
     parts = Path(module).with_suffix("").parts
     tests = REPO / "tests"
-    if len(parts) == 1:
-        return (tests / f"test_{parts[0]}.py").exists()
-    package, name = parts[0], parts[-1]
-    if (tests / f"test_{package}_{name}.py").exists() or (tests / f"test_{package}.py").exists():
+    *packages, name = parts
+    if any((tests / f"test_{p}_{name}.py").exists() or (tests / f"test_{p}.py").exists() for p in packages):
         return True
     same_name = tests / f"test_{name}.py"
-    mention = rf"\b{package}[./]{name}\b|from {package} import[^\n]*\b{name}\b"
+    if not packages:
+        return same_name.exists()
+    dotted = r"[./]".join(parts)
+    mention = rf"\b{dotted}\b|from {'.'.join(packages)} import[^\n]*\b{name}\b"
     return same_name.exists() and re.search(mention, same_name.read_text()) is not None
 
 
