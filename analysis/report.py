@@ -368,8 +368,8 @@ def write_report(output_dir: Path, config_path: Path | None = None, condition: s
         shutil.rmtree(tmp_dir, ignore_errors=True)
     single = output_dir / "neurons" / "v1_fi.png"
     if single.is_file():
-        figs.append(Figure("v1-fi", "f-I curves of the four V1 cell models alone (python -m neurons gallery --out "
-                           f"{single.parent}).", _encode(single)))
+        figs.append(Figure("v1-fi", "f-I curves of the four V1 cell models alone (python -m studies.neurons gallery "
+                           f"--out {single.parent}).", _encode(single)))
     folders = find_perturbations(output_dir) if perturbations is None else [Path(p) for p in perturbations]
     baseline = analyse_spikes(run.spikes_file)
     criticality = criticality_table({f"{run.name} (baseline)": baseline,

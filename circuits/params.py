@@ -2,7 +2,7 @@
 
 Names carry their units (``_ms``, ``_mV``, ``_nS``, ``_hz``); :data:`NEST_NAMES` translates the synapse parameters
 to NEST's ``iaf_cond_exp`` names at the simulator boundary. The membrane comes from the single-neuron study model
-named by ``neuron`` (``neurons/params/lif_cond.json``), so it is defined once.
+named by ``neuron`` (``studies/neurons/params/lif_cond.json``), so it is defined once.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from common.errors import UserError
 from common.params import check_number, check_sections
-from neurons.models import NeuronError, load_model
 from simulation.config import read_json
+from studies.neurons.models import NeuronError, load_model
 
 PARAMS_FILE = Path(__file__).resolve().parent / "circuit.json"
 TOPOLOGIES = ("random", "ring", "layered")

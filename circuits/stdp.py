@@ -36,8 +36,8 @@ from common.files import check_replaceable, run_folder, write_result
 from common.kernel import fresh_kernel
 from common.params import check_number, check_sections
 from common.seeds import stream
-from neurons.models import load_model
 from simulation.config import read_json
+from studies.neurons.models import load_model
 
 from .digits import (
     N_CLASSES,

@@ -144,7 +144,7 @@ def command(name: str) -> Callable[[list[str]], int]:
     elif name == "perturbations":
         from perturbations.__main__ import main
     elif name == "neurons":
-        from neurons.__main__ import main
+        from studies.neurons.__main__ import main
     elif name == "circuits":
         from circuits.__main__ import main
     else:

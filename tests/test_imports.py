@@ -12,11 +12,21 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-#: The level of each package: a module may import packages of its own level or lower only (``neurons`` is the
-#: single-neuron study, whose cell models the circuit studies use).
+#: The level of each package: a module may import packages of its own level or lower only. A study may use a lower
+#: study (the circuits use the single-neuron study's cell models; the criticality and digit studies use the circuits).
 LEVELS = {"common": 0, "build_network": 1, "inputs": 2, "simulation": 3, "analysis": 4, "calibration": 5,
-          "perturbations": 5, "neurons": 5, "circuits": 6, "benchmarks": 7}
-TOP_SCRIPTS = {"run_pointnet.py": 7}
+          "perturbations": 5, "studies": 5, "studies.neurons": 5, "studies.circuits": 6, "studies.criticality": 7,
+          "studies.digits": 7, "circuits": 6, "benchmarks": 8}
+TOP_SCRIPTS = {"run_pointnet.py": 8}
+
+
+def package_of(module: str) -> str | None:
+    """The entry of :data:`LEVELS` a dotted module name belongs to (the longest matching prefix), or None."""
+    parts = module.split(".")
+    for k in range(len(parts), 0, -1):
+        if ".".join(parts[:k]) in LEVELS:
+            return ".".join(parts[:k])
+    return None
 
 
 def project_imports(file: Path, package: str) -> list[tuple[int, str]]:
@@ -31,20 +41,20 @@ def project_imports(file: Path, package: str) -> list[tuple[int, str]]:
                 found.append((node.lineno, f"{base}.{node.module}" if node.module else base))
             else:
                 found.append((node.lineno, node.module or ""))
-    return [(line, name) for line, name in found if name.split(".")[0] in LEVELS]
+    return [(line, name) for line, name in found if package_of(name) is not None]
 
 
 def modules() -> list[tuple[Path, str, int]]:
-    files = [(f, f.relative_to(REPO).parts[0]) for f in sorted(REPO.glob("*/**/*.py"))
-             if f.relative_to(REPO).parts[0] in LEVELS]
-    return [(f, pkg, LEVELS[pkg]) for f, pkg in files] + [(REPO / name, name, level)
-                                                          for name, level in TOP_SCRIPTS.items()]
+    files = [(f, package_of(".".join(f.relative_to(REPO).with_suffix("").parts)))
+             for f in sorted(REPO.glob("*/**/*.py"))]
+    return [(f, pkg, LEVELS[pkg]) for f, pkg in files if pkg is not None] + [
+        (REPO / name, name, level) for name, level in TOP_SCRIPTS.items()]
 
 
 @pytest.mark.parametrize(("file", "package", "level"), modules(), ids=lambda v: str(v) if isinstance(v, str) else "")
 def test_no_module_imports_upward(file: Path, package: str, level: int) -> None:
-    upward = [f"{file.relative_to(REPO)}:{line} imports {name} (level {LEVELS[name.split('.')[0]]} > {level})"
-              for line, name in project_imports(file, package) if LEVELS[name.split(".")[0]] > level]
+    upward = [f"{file.relative_to(REPO)}:{line} imports {name} (level {LEVELS[package_of(name)]} > {level})"
+              for line, name in project_imports(file, package) if LEVELS[package_of(name)] > level]
     mains = [f"{file.relative_to(REPO)}:{line} imports {name}" for line, name in project_imports(file, package)
              if name.endswith("__main__") and not file.name == "__main__.py"]
     assert not upward and not mains, "\n".join(upward + mains)
@@ -57,7 +67,7 @@ def test_the_walk_sees_imports() -> None:
     relative = [name for _, name in project_imports(REPO / "simulation" / "run.py", "simulation")]
     assert "simulation.config" in relative and "simulation.clamp" in relative
     every_package = {pkg for _, pkg, _ in modules()}
-    assert set(LEVELS) <= every_package | {"benchmarks"}
+    assert set(LEVELS) - {"studies.circuits", "studies.criticality", "studies.digits"} <= every_package
 
 
 def _module_name(file: Path) -> str:

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from build_network.params import CELL_MODELS_DIR
-from neurons.__main__ import main
-from neurons.models import NeuronError, load_model
-from neurons.patterns import classify, run_patterns
-from neurons.simulate import fi_curve, rheobase, trace
-from neurons.stimuli import Stimulus, parse_currents
-from neurons.theory import eif_rheobase, lif_rate, lif_rheobase, lif_step_response
+from studies.neurons.__main__ import main
+from studies.neurons.models import NeuronError, load_model
+from studies.neurons.patterns import classify, run_patterns
+from studies.neurons.simulate import fi_curve, rheobase, trace
+from studies.neurons.stimuli import Stimulus, parse_currents
+from studies.neurons.theory import eif_rheobase, lif_rate, lif_rheobase, lif_step_response
 
 
 @pytest.mark.parametrize("name, t_ref", [("lif", 2.0), ("lif", 0.0), ("lif_cond", 2.0), ("PV", None)])

@@ -1,4 +1,4 @@
-"""Command line: ``python -m neurons {trace,fi,patterns,gallery} ...`` (see ``--help``)."""
+"""Command line: ``python -m studies.neurons {trace,fi,patterns,gallery} ...`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -150,7 +150,7 @@ def _gallery(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m neurons", description="Single-neuron dynamics on NEST.")
+    parser = argparse.ArgumentParser(prog="python -m studies.neurons", description="Single-neuron dynamics on NEST.")
     sub = parser.add_subparsers(dest="command", required=True)
     models = f"one of {', '.join(STUDY_MODELS)} or a V1 cell model (LIF_exc, PV, SST, VIP)"
 

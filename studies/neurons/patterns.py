@@ -1,6 +1,6 @@
 """The eight AdEx firing patterns of Naud et al. 2008 (Biol Cybern 99:335), simulated and classified by a measured rule.
 
-Parameters: ``neurons/naud2008.csv``, the paper's Table 1 (C_m pF, g_L nS, E_L mV, V_th = V_T mV, Delta_T mV,
+Parameters: ``studies/neurons/naud2008.csv``, the paper's Table 1 (C_m pF, g_L nS, E_L mV, V_th = V_T mV, Delta_T mV,
 a nS, tau_w ms, b pA, V_reset mV, step current I_e pA) as transcribed in Brian2's example
 ``Naud_et_al_2008_adex_firing_patterns.py``; spikes cut at V_peak = 0 mV, no refractory period. Each neuron rests at
 E_L and receives the step from :data:`STEP_START_MS` for :data:`STEP_MS`.
