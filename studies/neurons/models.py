@@ -1,7 +1,8 @@
 """The single-neuron models and their parameters, in NEST's names and units (mV, pF, nS, ms, pA).
 
 Each study model is a JSON file in ``studies/neurons/params/`` (``nest_model``, ``source``, ``params``); the four V1
-cell models are the files of ``components/point_neuron_models/`` with the NEST model of ``build_network/populations.csv``.
+cell models are the files of ``components/point_neuron_models/`` with the NEST model of
+``build_network/populations.csv``.
 A parameter file given with ``--params`` holds NEST parameter names (a bare object, or one with a ``params`` key)
 and overrides the model's values one by one.
 """
