@@ -11,12 +11,12 @@ import pytest
 from helpers import read_edges, read_nodes
 from scipy import stats
 
-from circuits.__main__ import main as circuits_main
-from circuits.build import build_circuit
-from circuits.params import PARAMS_FILE, CircuitError, make_spec
-from circuits.run import run_circuit
-from circuits.sweep import collect, next_points, sweep
-from circuits.topology import ring_distance, ring_probability
+from studies.circuits.__main__ import main as circuits_main
+from studies.circuits.build import build_circuit
+from studies.circuits.params import PARAMS_FILE, CircuitError, make_spec
+from studies.circuits.run import run_circuit
+from studies.circuits.topology import ring_distance, ring_probability
+from studies.criticality.sweep import collect, next_points, sweep
 
 N = 1000
 FAMILY_CONFIDENCE = 0.99

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from circuits.digits import (
+from studies.circuits.params import CircuitError
+from studies.digits.digits import (
     N_PIXELS,
     confusion,
     count_spikes,
@@ -18,7 +19,6 @@ from circuits.digits import (
     predict,
     stratified_subset,
 )
-from circuits.params import CircuitError
 
 
 def test_split_is_disjoint_complete_and_stratified():

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from helpers import REPO
 
-from circuits.__main__ import main as circuits_main
-from circuits.digits import N_PIXELS, RESULT_KEYS, count_spikes, load_split, poisson_schedule, stratified_subset
-from circuits.ga import (
+from common.files import write_json
+from studies.circuits.params import CircuitError, CircuitSpec, read_params
+from studies.digits.__main__ import main as circuits_main
+from studies.digits.digits import N_PIXELS, RESULT_KEYS, count_spikes, load_split, poisson_schedule, stratified_subset
+from studies.digits.ga import (
     GA_FILE,
     Evaluator,
     class_mean_rows,
@@ -31,8 +33,6 @@ from circuits.ga import (
     run_ga,
     simulate_outputs,
 )
-from circuits.params import CircuitError, CircuitSpec, read_params
-from common.files import write_json
 
 N_HIDDEN = 6
 
@@ -101,7 +101,7 @@ def test_detection_fitness():
 
 
 def test_next_generation_copies_the_elite_unchanged():
-    from circuits.ga import _toolbox
+    from studies.digits.ga import _toolbox
 
     params = load_params(population=8)
     params["ga"]["elite"] = 2

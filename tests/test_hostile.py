@@ -146,7 +146,7 @@ def command(name: str) -> Callable[[list[str]], int]:
     elif name == "neurons":
         from studies.neurons.__main__ import main
     elif name == "circuits":
-        from circuits.__main__ import main
+        from studies.circuits.__main__ import main
     else:
         raise KeyError(name)
     return main

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: study (the circuits use the single-neuron study's cell models; the criticality and digit studies use the circuits).
 LEVELS = {"common": 0, "build_network": 1, "inputs": 2, "simulation": 3, "analysis": 4, "calibration": 5,
           "perturbations": 5, "studies": 5, "studies.neurons": 5, "studies.circuits": 6, "studies.criticality": 7,
-          "studies.digits": 7, "circuits": 6, "benchmarks": 8}
+          "studies.digits": 7, "benchmarks": 8}
 TOP_SCRIPTS = {"run_pointnet.py": 8}
 
 
@@ -102,7 +102,7 @@ def test_no_import_circle() -> None:
     """No chain of imports leads back to where it started (the circuits' figures -> stdp -> run -> figures circle
     is gone)."""
     graph = import_graph()
-    assert "circuits.figures" in graph and "simulation.config" in graph["simulation.run"]
+    assert "studies.circuits.figures" in graph and "simulation.config" in graph["simulation.run"]
     circles, state = [], {}
 
     def visit(node: str, path: list[str]) -> None:

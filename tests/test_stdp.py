@@ -8,26 +8,28 @@ import json
 import numpy as np
 import pytest
 
-from circuits.__main__ import main
-from circuits.digits import RESULT_KEYS
-from circuits.params import CircuitError
-from circuits.stdp import (
-    STDP_FILE,
+from common.seeds import stream
+from studies.circuits.params import CircuitError
+from studies.digits.__main__ import main
+from studies.digits.digits import RESULT_KEYS
+from studies.digits.stdp_learning import (
     assign_labels,
-    expected_weight_change,
     initial_weights,
-    neuron_params,
-    read_stdp_params,
     run_stdp,
     size_series,
-    stdp_synapse_params,
-    stdp_window,
     theta_plus_mV,
     train,
     vote,
+)
+from studies.digits.stdp_window import (
+    STDP_FILE,
+    expected_weight_change,
+    neuron_params,
+    read_stdp_params,
+    stdp_synapse_params,
+    stdp_window,
     window_closed_form,
 )
-from common.seeds import stream
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """Sparse conductance-based E/I circuits (random, ring, layered) built as SONATA and run on NEST through PointNet,
-with their activity regimes, avalanche analysis and tuning to criticality. Run ``python -m circuits --help``.
+with their activity regimes and avalanche analysis. Run ``python -m studies.circuits --help``; the sweeps and the
+tuning to criticality are ``studies.criticality``.
 """
 
 from .params import TOPOLOGIES, CircuitError, CircuitSpec, make_spec

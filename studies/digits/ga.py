@@ -1,6 +1,6 @@
 """Digit classification by a genetic algorithm: a layered conductance-based network whose read-out evolves.
 
-The network (``python -m circuits ga``)::
+The network (``python -m studies.digits ga``)::
 
     64 inputs (one Poisson channel per pixel)
       -> H hidden iaf_cond_exp neurons (fixed receptive fields: k-means templates of the training images)
@@ -51,6 +51,7 @@ from common.params import check_number, check_sections
 from common.seeds import stream
 from common.sonata import conform_network
 from simulation.config import read_json
+from studies.circuits.params import CircuitError, CircuitSpec, read_params
 
 from .digits import (
     N_CLASSES,
@@ -68,10 +69,9 @@ from .digits import (
     stratified_subset,
 )
 from .figures import plot_confusion, plot_learning_curve, plot_receptive_fields
-from .params import CircuitError, CircuitSpec, read_params
 
 GA_FILE = Path(__file__).resolve().parent / "ga.json"
-GENOME_FORMAT = "circuits.ga genome 1"
+GENOME_FORMAT = "studies.digits.ga genome 1"
 #: The fields of ga.json (nested objects with their keys).
 SCHEMA = {"encoding": ("max_rate_hz", "presentation_ms", "rest_ms", "dt_ms"),
           "hidden": ("n_templates", "template_norm_nS", "kmeans_restarts"),
@@ -132,7 +132,7 @@ def load_params(population: int | None = None, generations: int | None = None, p
         On a missing field or a value out of range, naming it.
     """
     params = copy.deepcopy(read_json(params_file, CircuitError, "GA parameter file"))
-    check_sections(params, SCHEMA, f"{params_file} (see circuits/ga.json)", CircuitError)
+    check_sections(params, SCHEMA, f"{params_file} (see studies/digits/ga.json)", CircuitError)
     if population is not None:
         params["ga"]["population"] = population
     if generations is not None:
@@ -527,7 +527,7 @@ def genome_record(genome: np.ndarray, network: Network, seed: int, fitness_value
 
 
 def load_genome(path: Path, network: Network, params: dict) -> np.ndarray:
-    """A genome saved by ``python -m circuits ga`` (``best_genome.json``), checked against this run's network.
+    """A genome saved by ``python -m studies.digits ga`` (``best_genome.json``), checked against this run's network.
 
     Raises
     ------
@@ -538,7 +538,7 @@ def load_genome(path: Path, network: Network, params: dict) -> np.ndarray:
     content = read_json(path, CircuitError, "genome file")
     if content.get("format") != GENOME_FORMAT:
         raise CircuitError(f"{path} is not a saved genome: its 'format' is {content.get('format')!r}, expected "
-                           f"{GENOME_FORMAT!r} (the best_genome.json written by python -m circuits ga).")
+                           f"{GENOME_FORMAT!r} (the best_genome.json written by python -m studies.digits ga).")
     try:
         weights = np.asarray(content["output_weights_nS"], dtype=float)
         hidden = np.asarray(content["hidden_weights_nS"], dtype=float)

@@ -1,6 +1,6 @@
 """Sweeps of the control parameter (the excitatory weight scale) on Dask, and tuning to a target branching ratio.
 
-Each sweep point is ``python -m circuits run ... --out DIR/g_<scale>`` in a fresh process (NEST holds global
+Each sweep point is ``python -m studies.circuits run ... --out DIR/g_<scale>`` in a fresh process (NEST holds global
 state), submitted to a local Dask cluster or an existing scheduler (:func:`simulation.parallel.run_parallel`).
 A point is finished when its ``result.json`` exists with the same request; finished points are reused.
 
@@ -19,8 +19,7 @@ import pandas as pd
 
 from common.files import RESULT_FILE, write_json
 from simulation.parallel import run_command, run_parallel
-
-from .params import CircuitError, CircuitSpec
+from studies.circuits.params import CircuitError, CircuitSpec
 
 COLUMNS = ("weight_scale", "mean_rate_hz", "branching_ratio_mr", "branching_ratio_naive", "tau_ms", "size_alpha",
            "duration_alpha", "llr_lognormal", "p_lognormal", "llr_exponential", "n_avalanches", "bin_ms", "regime",
@@ -37,7 +36,7 @@ def _request(spec: CircuitSpec, weight_scale: float, bin_ms: float | None) -> di
 
 
 def _argv(spec: CircuitSpec, weight_scale: float, out: Path, params_file: Path, bin_ms: float | None) -> list[str]:
-    argv = ["-m", "circuits", "run", "--topology", spec.topology, "--n", str(spec.n_cells),
+    argv = ["-m", "studies.circuits", "run", "--topology", spec.topology, "--n", str(spec.n_cells),
             "--weight-scale", f"{weight_scale:.4f}", "--seed", str(spec.seed), "--params", str(params_file),
             "--out", str(out), "--force", "--no-figures"]
     return argv + (["--bin-ms", str(bin_ms)] if bin_ms else [])

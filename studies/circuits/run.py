@@ -25,7 +25,7 @@ def run_circuit(spec: CircuitSpec, out_dir: Path, force: bool = False, figures: 
     spec : CircuitSpec
         The circuit (validated).
     out_dir : Path
-        The circuit's folder (see :mod:`circuits.build`); ``output/`` holds the run, ``figures/`` the pictures.
+        The circuit's folder (see :mod:`studies.circuits.build`); ``output/`` holds the run, ``figures/`` the pictures.
     force : bool
         Replace a non-empty ``out_dir``.
     figures : bool

@@ -1,4 +1,4 @@
-"""Parameters of the conductance-based circuits: ``circuits/circuit.json``, options on top, validated in one place.
+"""Parameters of the conductance circuits: ``studies/circuits/circuit.json``, options on top, validated in one place.
 
 Names carry their units (``_ms``, ``_mV``, ``_nS``, ``_hz``); :data:`NEST_NAMES` translates the synapse parameters
 to NEST's ``iaf_cond_exp`` names at the simulator boundary. The membrane comes from the single-neuron study model
@@ -115,7 +115,7 @@ def make_spec(topology: str, n_cells: int | None = None, weight_scale: float = 1
     tstop_ms : float, optional
         Simulated time (ms).
     params_file : Path
-        The parameter file (default ``circuits/circuit.json``).
+        The parameter file (default ``studies/circuits/circuit.json``).
 
     Raises
     ------
@@ -148,7 +148,7 @@ def check_fields(params: dict, origin: str) -> None:
     CircuitError
         Naming the first missing field and the fields a parameter file needs.
     """
-    check_sections(params, SCHEMA, f"{origin} (see circuits/circuit.json)", CircuitError)
+    check_sections(params, SCHEMA, f"{origin} (see studies/circuits/circuit.json)", CircuitError)
 
 
 def _number(value, name: str, lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> float:

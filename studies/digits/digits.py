@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from simulation.config import read_json
-
-from .params import CircuitError
+from studies.circuits.params import CircuitError
 
 DIGITS_FILE = Path(__file__).resolve().parent / "digits.json"
 N_PIXELS = 64
