@@ -166,7 +166,7 @@ def test_bad_parameters_are_clear_errors(options, message):
 
 
 def _exit_code(argv: list[str]) -> int:
-    """The exit code of ``python -m circuits argv`` (argparse exits by itself on a malformed option)."""
+    """The exit code of ``python -m studies.circuits argv`` (argparse exits by itself on a malformed option)."""
     try:
         return circuits_main(argv)
     except SystemExit as stop:

@@ -18,7 +18,7 @@ def plot_stdp_window(windows: list, path: Path) -> Path:
 
     Parameters
     ----------
-    windows : list of circuits.stdp.Window
+    windows : list of studies.digits.stdp_window.Window
         One or more measurements of the same rule (e.g. parrot and lif_cond postsynaptic neurons).
     path : Path
         PNG to write.
