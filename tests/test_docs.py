@@ -24,6 +24,8 @@ DOCS = sorted((REPO / "docs").glob("*.md"))
 PAGES = [README, *DOCS]
 MAX_README_LINES = 150
 HELP_TIMEOUT_S = 60
+#: ``python -m X`` of modules that are not the repository's: every other X must be one of its packages.
+EXTERNAL_MODULES = {"pytest", "pip", "venv", "ruff", "pre_commit"}
 
 FENCE = re.compile(r"^```.*?^```[ \t]*$", re.S | re.M)
 INLINE = re.compile(r"`([^`]+)`")
@@ -180,9 +182,9 @@ def test_every_relative_link_and_anchor_exists(page):
 
 # ------------------------------------------------------------------------------------ paths and names in backticks
 def path_candidates(page: Path) -> set[str]:
-    """Tokens of inline code that are repository paths: under a tracked top-level folder or a tracked top-level
-    file, no placeholders or wildcards."""
-    folders, files = top_level()
+    """Tokens of inline code that name a path of the repository: a tracked top-level file or a relative a/b path, no
+    placeholders or wildcards."""
+    _, files = top_level()
     found = set()
     for span in spans(page):
         for token in span.split():
@@ -190,7 +192,10 @@ def path_candidates(page: Path) -> set[str]:
             if not token or re.search(r"[*<>{}|$=]", token) or token.startswith(("../", "/", "-", "~")):
                 continue
             head = token.split("/", 1)[0]
-            if ("/" in token and head in folders) or token in files:
+            # a path: a tracked top-level file, or a/b whose first part is a lower-case name (DIR/, OUTPUT_DIR/ are
+            # placeholders; a lone folder name like figures/ is a name, not a path); a first part git does not
+            # track must be a generated place (output/, network/, ...)
+            if token in files or (token.rstrip("/").count("/") >= 1 and re.fullmatch(r"\.?[a-z][\w.-]*", head)):
                 found.add(token)
     return found
 
@@ -294,14 +299,13 @@ def choices(help_out: str) -> set[str] | None:
 
 def documented_commands() -> list[tuple[str, tuple[str, ...], str | None, list[str]]]:
     """(page, command, subcommand, options) of every ``python -m PACKAGE ...`` and ``run_pointnet.py ...``."""
-    pkgs = packages()
     found = []
     for page in PAGES:
         for text in commands(page):
             for m in COMMAND.finditer(text):
                 package, rest = m.group(1), m.group(2).split()
-                if package.split(".", 1)[0] not in pkgs:
-                    continue  # python -m pytest, pip, venv, ...
+                if package in EXTERNAL_MODULES:
+                    continue
                 sub = rest[0] if rest and re.fullmatch(r"[a-z][\w-]*", rest[0]) else None
                 found.append((rel(page), ("-m", package), sub, OPTION.findall(m.group(2))))
             for m in RUNNER.finditer(text):
