@@ -13,8 +13,12 @@ from common.files import atomic_path, check_output_dir, check_output_file, write
 from inputs.stimuli import CONDITIONS as STIMULUS_CONDITIONS
 from inputs.stimuli import STIMULI_FILE
 
+from .criticality import analyse_spikes
+from .heldout import distance_summary, heldout_table
 from .reference import CONDITIONS, SUMMARY_FILE, write_reference
 from .report import write_report
+from .spontaneous import format_spontaneous, write_spontaneous
+from .stimulus import run_condition, spikes_file_metrics
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -32,7 +36,6 @@ def _reference(args: argparse.Namespace) -> int:
 
 
 def _spontaneous(args: argparse.Namespace) -> int:
-    from .spontaneous import format_spontaneous, write_spontaneous
 
     folder = Path(args.run_dir)
     info = json.loads((folder / "run_info.json").read_text()) if (folder / "run_info.json").is_file() else {}
@@ -53,7 +56,6 @@ def _spontaneous(args: argparse.Namespace) -> int:
 
 
 def _heldout(args: argparse.Namespace) -> int:
-    from .heldout import distance_summary, heldout_table
 
     missing = [d for d in [*args.model, *(args.seed_model or [])] if not (Path(d) / "comparison.csv").is_file()]
     if missing:
@@ -73,7 +75,6 @@ def _heldout(args: argparse.Namespace) -> int:
 
 
 def _criticality(args: argparse.Namespace) -> int:
-    from .criticality import analyse_spikes
 
     out = check_output_file(args.out)
     result = analyse_spikes(args.spikes, population=args.population, bin_ms=args.bin_ms)
@@ -87,7 +88,6 @@ def _criticality(args: argparse.Namespace) -> int:
 
 
 def _stimulus(args: argparse.Namespace) -> int:
-    from .stimulus import run_condition
 
     check_output_dir(args.out)
     run_condition(args.condition, args.out, config_path=args.config, trials=args.trials, seed=args.seed,
@@ -96,7 +96,6 @@ def _stimulus(args: argparse.Namespace) -> int:
 
 
 def _metrics(args: argparse.Namespace) -> int:
-    from .stimulus import spikes_file_metrics
 
     check_output_file(args.out)
     table = spikes_file_metrics(args.spikes, args.presentations)

@@ -13,8 +13,10 @@ from matplotlib.colors import LogNorm
 from common.populations import colour, colours
 from common.style import plt
 
-from .rates import Run
+from .criticality import bin_activity, find_avalanches, read_spike_times
+from .rates import Run, read_spikes
 from .reference import CONDITIONS, choose_reference, load_populations, reference_sample
+from .responses import choose_metric_reference
 
 DPI = 100
 
@@ -240,7 +242,6 @@ def plot_avalanches(spikes_file: Path, result: dict, path: Path, population: str
     ``result`` is the :func:`analysis.criticality.analyse_spikes` result of the same file (its bin is reused).
     Returns None (and draws nothing) when the result has no avalanche fits.
     """
-    from .criticality import bin_activity, find_avalanches, read_spike_times
 
     if result.get("size_alpha") is None or result.get("bin_ms") is None:
         return None
@@ -285,7 +286,6 @@ LGN_COLOR = "0.35"
 
 def _stimulus_spikes(spikes_file: Path, units: pd.DataFrame) -> dict[str, np.ndarray]:
     """Spike times (s) of each pop_name of a stimulus run, and its cell count under key ``n:<pop_name>``."""
-    from .rates import read_spikes
 
     found = {}
     for population, group in units.groupby("population"):
@@ -387,7 +387,6 @@ def plot_direction_tuning(spikes_file: Path, units: pd.DataFrame, presentations:
 def plot_metric_distributions(metrics: pd.DataFrame, comparison: pd.DataFrame, path: Path,
                               title: str = "") -> Path | None:
     """Cumulative distributions of each metric: model populations (solid) against their data (dashed)."""
-    from .responses import choose_metric_reference
 
     rows = comparison[(comparison.n_model > 0) & (comparison.source != "none")]
     shown = list(dict.fromkeys(rows.metric))

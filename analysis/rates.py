@@ -19,7 +19,7 @@ from build_network.build import BUILD_INFO, is_project_network
 from common.errors import UserError
 from common.sonata import read_nodes
 
-from .reference import tuning_targets
+from .reference import load_populations, tuning_targets
 
 MIN_SPIKES_FOR_CV = 4
 POSITION_COLUMNS = ("x", "y", "z")
@@ -190,7 +190,6 @@ def referenced_pop_names(cells: pd.DataFrame, project_populations: set[str] | fr
     >>> sorted(referenced_pop_names(cells.assign(pop_name=["LIF_exc", "PV", "LIF_exc"]), {"V1"}))  # shared: nobody's
     ['PV']
     """
-    from .reference import load_populations
 
     mine = (cells.population.isin(list(project_populations)) if "population" in cells
             else pd.Series(False, index=cells.index)).to_numpy(bool)

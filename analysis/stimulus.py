@@ -34,7 +34,9 @@ import pandas as pd
 
 from common.locks import folder_lock, remove_leftovers, replace_folder
 from common.paths import REPO
-from inputs.spikes import background_sources, write_background_spikes
+from common.sonata import write_spikes
+from inputs.filternet import evaluate, lgn_cells
+from inputs.spikes import background_sources, lookup_rate, round_to_grid, write_background_spikes
 from inputs.stimuli import (
     STIMULI_FILE,
     StimulusError,
@@ -46,6 +48,13 @@ from inputs.stimuli import (
     schedule,
     session_duration_s,
 )
+from simulation.config import read_json
+from simulation.mpi import serial_environment
+
+from .allen_metrics import MetricsError, unit_metrics
+from .rates import load_run, read_spikes, spike_populations
+from .responses import compare_metrics, format_metric_table
+from .spontaneous import write_spontaneous
 
 DEFAULT_DT_MS = 0.1
 LGN_POPULATION = "LGN"
@@ -57,8 +66,6 @@ LGN_POP_NAME = "tON"
 def _read_config(path: Path) -> tuple[dict, dict]:
     """The configuration as written (raw) and with bmtk's manifest resolved."""
     from bmtk.utils.sonata.config import SonataConfig
-
-    from simulation.config import read_json
 
     raw = read_json(path, error=StimulusError)
     try:
@@ -90,14 +97,11 @@ def lgn_spikes(condition: str, presentations: pd.DataFrame, network_dir: Path, p
     process of ``python -m inputs spikes``: homogeneous Poisson at the constant rate of the configuration's
     ``lgn_input`` (:func:`inputs.spikes.lookup_rate`), drawn with numpy.
     """
-    from inputs.filternet import evaluate, lgn_cells
 
     cells = lgn_cells(network_dir, protocol)
     duration_ms = 1000.0 * session_duration_s(presentations, protocol)
     rng_seed = int(seed)
     if condition == "seed":
-        from inputs.spikes import lookup_rate
-
         lgn = config.get("lgn_input", {})
         rate = lookup_rate(lgn.get("genotype", "wt"), lgn.get("stimulus", "fl"), lgn.get("qc", "snr4"))
         rng = np.random.default_rng([rng_seed, 4])
@@ -118,8 +122,6 @@ def lgn_spikes(condition: str, presentations: pd.DataFrame, network_dir: Path, p
 def _write_spikes(path: Path, populations: dict[str, tuple[np.ndarray, np.ndarray]], dt_ms: float | None) -> Path:
     """SONATA spikes of several populations (:func:`common.sonata.write_spikes`, sorted by time); times rounded to
     the dt grid (earliest at dt)."""
-    from common.sonata import write_spikes
-    from inputs.spikes import round_to_grid
 
     return write_spikes(path, {population: (np.asarray(ids, np.int64),
                                             np.asarray(times, float) if dt_ms is None else round_to_grid(times, dt_ms))
@@ -190,7 +192,6 @@ def model_metrics(v1_spikes: pd.DataFrame, v1_cells: pd.DataFrame, lgn_ids: np.n
                                                                        presentations.stop_time, strict=True)])
                   for t in (by_unit[i] for i in units.index)]
         return _spikes_last(units.assign(spontaneous_rate=np.asarray(counts, float) / total))
-    from .allen_metrics import unit_metrics
 
     metrics = unit_metrics(by_unit, presentations)
     return _spikes_last(pd.concat([units, metrics.reindex(units.index).reset_index(drop=True)], axis=1))
@@ -222,8 +223,6 @@ def spikes_file_metrics(spikes_file: Path, presentations_file: Path) -> pd.DataF
     ------
     analysis.rates.RunDataError, StimulusError, analysis.allen_metrics.MetricsError
     """
-    from .allen_metrics import MetricsError, unit_metrics
-    from .rates import read_spikes, spike_populations
 
     try:
         presentations = pd.read_csv(presentations_file)
@@ -361,7 +360,6 @@ def run_condition(condition: str, out: Path, config_path: Path = REPO / "config.
                   f"({lgn_info['lgn']}); simulating at dt {dt_ms:g} ms ...", flush=True)
         t0 = time.perf_counter()
         log = stage / "run.log"
-        from simulation.mpi import serial_environment
 
         with open(log, "w") as handle:
             result = subprocess.run([sys.executable, str(REPO / "run_pointnet.py"), str(run_config), "--no-build"],
@@ -373,7 +371,6 @@ def run_condition(condition: str, out: Path, config_path: Path = REPO / "config.
             tail = "" if progress else " ".join(log.read_text().strip().splitlines()[-3:])
             raise StimulusError(f"the simulation failed (exit {result.returncode}; "
                                 f"{'see the output above' if progress else tail}); {out} is unchanged.")
-        from .rates import load_run
 
         run = load_run(stage / "v1", run_config)
         v1 = run.spikes[run.spikes.population == V1_POPULATION]
@@ -386,14 +383,12 @@ def run_condition(condition: str, out: Path, config_path: Path = REPO / "config.
         metrics = model_metrics(v1, v1_cells, lgn_ids, lgn_times, lgn_nodes, presentations)
         metrics.to_csv(stage / "unit_metrics.csv", index=False, float_format="%.6g")
         t_metrics = time.perf_counter() - t0
-        from .responses import compare_metrics, format_metric_table
 
         # a sorted unit must fire to be seen: cells silent through the session are left out of the comparison
         comparison = compare_metrics(metrics[metrics.n_spikes > 0].drop(columns="n_spikes"), seed=seed,
                                      pop_names=list(dict.fromkeys(metrics.pop_name)))
         comparison.to_csv(stage / "comparison.csv", index=False, float_format="%.6g")
         if condition == "gray":  # spontaneous activity: the acceptance test and the variability (issue 19)
-            from .spontaneous import write_spontaneous
 
             write_spontaneous(stage, network_dir, 0.0, duration_s * 1000.0, seed=seed)
         info = {"condition": condition, "trials": trials, "seed": seed, "dt_ms": dt_ms, "duration_s": duration_s,

@@ -53,8 +53,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.rates import load_run
 from common.kernel import fresh_kernel
 from common.paths import REPO
+from inputs.spikes import lgn_node_ids, lookup_rate, write_spikes
+from perturbations.configs import write_suite
 
 from .report import machine_info, machine_label
 
@@ -155,8 +158,6 @@ def _lgn_spikes(config_path: Path, out: Path, tstop_ms: float, seed: int, dt_ms:
     """The configuration's constant-rate LGN spikes (``python -m inputs spikes``' process), on a grid or exact."""
     from bmtk.utils.sonata.config import SonataConfig
 
-    from inputs.spikes import lgn_node_ids, lookup_rate, write_spikes
-
     resolved = dict(SonataConfig.from_json(str(config_path)))
     network = Path(resolved["networks"]["nodes"][0]["nodes_file"]).parent
     lgn = resolved.get("lgn_input", {})
@@ -188,7 +189,6 @@ def _run(config: dict, path: Path) -> float:
 
 def network_statistics(output: Path, config_path: Path, bin_ms: float = 5.0) -> pd.DataFrame:
     """Per population: median rate (Hz), fraction active, mean ISI CV, synchrony (CV of 5 ms population counts)."""
-    from analysis.rates import load_run
 
     run = load_run(output, config_path)
     edges = np.arange(run.tstart_ms, run.tstop_ms + bin_ms / 2, bin_ms)
@@ -337,7 +337,6 @@ def _count_spikes(folder: Path) -> int:
 
 def measure_timers(config_path: Path, work: Path, n_thread: int = 2, python: Path = TIMERS_PYTHON) -> dict:
     """NEST's kernel timers of the baseline and of ``LIF_exc_excite`` (see the module docstring)."""
-    from perturbations.configs import write_suite
 
     env = timers_environment(python)
     if not env["ok"]:

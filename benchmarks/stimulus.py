@@ -32,6 +32,8 @@ from pathlib import Path
 import pandas as pd
 
 from common.paths import REPO
+from inputs.filternet import evaluate, lgn_cells
+from inputs.stimuli import distinct_stimuli, load_protocol
 
 from .report import machine_info, machine_label
 
@@ -50,8 +52,6 @@ def _stimulus(args: list[str], env: dict | None = None) -> float:
 
 def measure_filternet(work: Path, config: Path) -> dict:
     """FilterNet time (s) of the flash and grating stimuli of the default protocol, from an empty cache."""
-    from inputs.filternet import evaluate, lgn_cells
-    from inputs.stimuli import distinct_stimuli, load_protocol
 
     protocol = load_protocol()
     raw = json.loads(config.read_text())

@@ -26,10 +26,11 @@ from tqdm import tqdm
 
 from common.locks import folder_lock, remove_leftovers, replace_folder
 from common.seeds import stream
+from common.sonata import conform_network
 
 from . import params
 from .adaptor import SparseNetwork
-from .background import Background, load_background
+from .background import BACKGROUND_FILE, POOL_FILE, Background, load_background
 from .rules import (
     convert_to_2d,
     distance_connector,
@@ -124,7 +125,6 @@ class ModelSpec:
         """
         if model not in MODELS:
             raise params.ParameterError(f"unknown model {model!r}; valid models are {list(MODELS)}.")
-        from .background import BACKGROUND_FILE, POOL_FILE
 
         return cls.load(weight_scales_file=MODELS[model]["weight_scales"],
                         background_files=(BACKGROUND_FILE, POOL_FILE) if MODELS[model]["background"] else None)
@@ -416,7 +416,6 @@ def _build_and_save(networks: tuple[NetworkBuilder, ...], spec: ModelSpec, folde
     progress : bool
         Show a progress bar: one step per edge type and per file written, and one for the SONATA layout.
     """
-    from common.sonata import conform_network
 
     steps = [f"V1: {r.source}->{r.target}" for r in spec.v1_connections.itertuples()]
     steps += [f"LGN: ->{r.target}" for r in spec.lgn_connections.itertuples()]

@@ -25,7 +25,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.rates import run_summary
+from build_network import ModelSpec, build_network
+from build_network.params import weight_scale_keys
 from common.paths import REPO
+from inputs.spikes import lgn_node_ids, lookup_rate, write_spikes
 
 MAX_RATE_HZ = 100.0
 CV_RANGE = (0.5, 1.5)
@@ -136,10 +139,6 @@ class Evaluator:
     history: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from build_network import ModelSpec, build_network
-        from build_network.params import weight_scale_keys
-        from inputs.spikes import lgn_node_ids, lookup_rate, write_spikes
-
         self.workdir = Path(self.workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         spec = ModelSpec.load()

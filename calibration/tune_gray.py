@@ -38,7 +38,15 @@ from analysis.spontaneous import (
     e_cell_cv,
     meets_gray_criteria,
 )
+from analysis.stimulus import lgn_spikes
+from build_network import ModelSpec, build_network
+from build_network.background import BACKGROUND_FILE, cell_constants, psp_table
+from build_network.build import MODELS
+from build_network.params import CELL_MODELS_DIR
 from common.paths import REPO
+from inputs.spikes import save_spikes, write_background_spikes
+from inputs.stimuli import load_protocol, schedule
+from simulation.parallel import run_command, run_parallel
 
 from .tune import scaled_edge_types
 
@@ -122,7 +130,6 @@ def evaluate(folder: str, config: dict, tstop_ms: float) -> dict:
         ``name``, ``returncode``, ``wall_s``, ``log`` and, when the run succeeded, ``loss``, ``e_cv``,
         ``n_e_cv`` and ``summary`` (a dict by population).
     """
-    from simulation.parallel import run_command
 
     folder = Path(folder)
     path = folder / "config.json"
@@ -167,13 +174,6 @@ class GrayTuning:
     config_path: Path = REPO / "config.json"
 
     def __post_init__(self) -> None:
-        from analysis.stimulus import lgn_spikes
-        from build_network import ModelSpec, build_network
-        from build_network.background import cell_constants
-        from build_network.params import CELL_MODELS_DIR
-        from inputs.spikes import save_spikes, write_background_spikes
-        from inputs.stimuli import load_protocol, schedule
-
         self.workdir = Path(self.workdir).absolute()
         self.workdir.mkdir(parents=True, exist_ok=True)
         spec = ModelSpec.for_model("background")
@@ -202,7 +202,6 @@ class GrayTuning:
 
     def background_table(self, params: dict[str, float]) -> pd.DataFrame:
         """``background.csv`` for the parameters (see :func:`build_network.background.psp_table`)."""
-        from build_network.background import psp_table
 
         return psp_table(self.spec.background, self.constants, {p: params[f"mean_{p}"] for p in POPULATIONS},
                          {p: params["sd"] for p in POPULATIONS}, "tuned on the gray condition (calibration.tune_gray)")
@@ -235,7 +234,6 @@ class GrayTuning:
 
     def run(self, candidates: list[dict[str, float]], workers: int, start_index: int) -> list[dict]:
         """Evaluate candidates in parallel on Dask; append them to ``evaluations.csv``; return their records."""
-        from simulation.parallel import run_parallel
 
         tasks, params_of = {}, {}
         for k, params in enumerate(candidates):
@@ -348,8 +346,6 @@ def write_tuned(best: dict, tuning: GrayTuning, command: str, evaluations: int) 
     """Write the tuned model: ``build_network/background.csv``, ``components/weight_scales_background.json``, the
     tuning record ``components/weight_scales_background.tuning.json`` and a copy of every evaluation
     (``.evaluations.csv`` beside it); return the paths."""
-    from build_network.background import BACKGROUND_FILE
-    from build_network.build import MODELS
 
     params = best["params"]
     scales_file = Path(MODELS["background"]["weight_scales"])

@@ -25,6 +25,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from common.paths import REPO
+from common.sonata import conform_network
 
 from .stimuli import Stimulus, StimulusError, luminance
 
@@ -114,8 +115,6 @@ def write_filter_nodes(cells: pd.DataFrame, protocol: dict, out_dir: Path) -> Pa
     """Write the LGN cells as a FilterNet SONATA node population (bmtk ``NetworkBuilder``, then
     :func:`common.sonata.conform_network`: the layout libsonata reads too), in ``cells`` order."""
     from bmtk.builder import NetworkBuilder
-
-    from common.sonata import conform_network
 
     net = NetworkBuilder("LGN")
     net.add_nodes(N=len(cells), x=cells.x.to_numpy(), y=cells.y.to_numpy(),

@@ -17,6 +17,8 @@ from common.params import check_number, check_sections
 from simulation.config import read_json
 from studies.neurons.models import NeuronError, load_model
 
+from .topology import ring_peak_probability
+
 PARAMS_FILE = Path(__file__).resolve().parent / "circuit.json"
 TOPOLOGIES = ("random", "ring", "layered")
 CLASSES = ("e", "i")
@@ -197,8 +199,6 @@ def validate(spec: CircuitSpec, origin: str = "circuit") -> None:
     for key in ("tau_syn_ex_ms", "tau_syn_in_ms"):
         _number(p["synapse"][key], f"{origin}: synapse.{key}", 0.0, lo_open=True)
     if spec.topology == "ring":
-        from .topology import ring_peak_probability
-
         width = _number(p["ring"]["width"], f"{origin}: ring.width", 0.0, 0.5, lo_open=True)
         for key, value in p["connection_probability"].items():
             peak = ring_peak_probability(value, width)

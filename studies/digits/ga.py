@@ -50,7 +50,9 @@ from common.kernel import fresh_kernel
 from common.params import check_number, check_sections
 from common.seeds import stream
 from common.sonata import conform_network
+from inputs.spikes import save_spikes
 from simulation.config import read_json
+from simulation.parallel import dask_client
 from studies.circuits.params import CircuitError, CircuitSpec, read_params
 
 from .digits import (
@@ -614,8 +616,6 @@ def run_ga(out_dir: Path, population: int | None = None, generations: int | None
     with ExitStack() as stack:
         client = None
         if workers > 1 or scheduler is not None:
-            from simulation.parallel import dask_client
-
             client = stack.enter_context(dask_client(workers, scheduler))
         evaluator = Evaluator(network, fitness_schedule, n_thread, client)
         best, curve = evolve(evaluator, split.y_train[chosen], params, seed, start)
@@ -682,8 +682,6 @@ def export_sonata(genome: np.ndarray, network: Network, schedule: Schedule, out_
         ``DIR/config.json``.
     """
     from bmtk.builder import NetworkBuilder
-
-    from inputs.spikes import save_spikes
 
     out_dir = Path(out_dir)
     weights = np.asarray(genome, dtype=float).reshape(N_CLASSES, network.n_hidden)
