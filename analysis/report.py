@@ -286,6 +286,52 @@ def _run_info(run: Run, condition: str | None) -> list[tuple[str, str]]:
     return info
 
 
+def _run_figures(run: Run, model_cells: pd.DataFrame, comparison: pd.DataFrame, rates: pd.DataFrame,
+                 summary: pd.DataFrame, condition: str, tmp_dir: Path, title: str, seed: int
+                 ) -> tuple[list[tuple[str, str, Path]], pd.DataFrame]:
+    """The run's own figures (raster, population rates, rate distributions, ISI CV, network) and, when some population
+    is compared with the data, the comparison figure; returns (name, caption, file) of each and the peer table."""
+    referenced = run.referenced
+    made = [
+        ("raster", "Raster: cells grouped by population, sorted by x position within it.",
+         figures.plot_raster(run, tmp_dir / "raster.png")),
+        ("population-rates", "Population rate per cell over time (10 ms bins).",
+         figures.plot_population_rates(run, tmp_dir / "population_rates.png"))]
+    if referenced:
+        peer = compare_peer(rates, summary, seed=seed)
+        made += [
+            ("comparison", "Median rates with 95% bootstrap intervals: model, data per condition, Billeh et al. "
+             "2020.", figures.plot_comparison(comparison, peer, tmp_dir / "comparison.png", title)),
+            ("rate-distributions", f"Rate distributions, model against the {condition} reference and the peer "
+             "model (log axis; zero fractions in the legends).",
+             figures.plot_rate_distributions(model_cells, rates, summary, condition,
+                                             tmp_dir / "rate_distributions.png", title, referenced=referenced))]
+    else:
+        peer = comparison.iloc[:0]
+        made.append(("rate-distributions", f"Rate distributions per population, the cells of this run alone "
+                     f"({NO_REFERENCE}; log axis; zero fractions in the legends).",
+                     figures.plot_rate_distributions(run.cells, rates, summary, condition,
+                                                     tmp_dir / "rate_distributions.png", title, referenced=set())))
+    made += [
+        ("isi-cv", "ISI coefficient of variation of cells with at least 4 spikes; 1 is Poisson.",
+         figures.plot_isi_cv(run.cells, tmp_dir / "isi_cv.png", title)),
+        ("network", "The network: cells at their positions coloured by rate.",
+         figures.plot_network(run.cells, tmp_dir / "network.png", title)),
+    ]
+    return made, peer
+
+
+def _write_outputs(output_dir: Path, page: str, tables: dict[str, pd.DataFrame]) -> Path:
+    """Write the tables (CSV) and the page (``report.html``) into ``output_dir``, each under a temporary name first."""
+    for name, table in tables.items():
+        table.to_csv(_tmp(output_dir / name), index=False, float_format="%.6g")
+        os.replace(_tmp(output_dir / name), output_dir / name)
+    report = output_dir / "report.html"
+    _tmp(report).write_text(page)
+    os.replace(_tmp(report), report)
+    return report
+
+
 def write_report(output_dir: Path, config_path: Path | None = None, condition: str | None = None,
                  perturbations: list[Path] | None = None, seed: int = 0, command: str = "",
                  stimuli: list[Path] | None = None) -> Path:
@@ -332,32 +378,7 @@ def write_report(output_dir: Path, config_path: Path | None = None, condition: s
     tmp_dir = Path(tempfile.mkdtemp(prefix=".figures.", dir=output_dir))
     tmp_dir.chmod(0o755)
     try:
-        made = [
-            ("raster", "Raster: cells grouped by population, sorted by x position within it.",
-             figures.plot_raster(run, tmp_dir / "raster.png")),
-            ("population-rates", "Population rate per cell over time (10 ms bins).",
-             figures.plot_population_rates(run, tmp_dir / "population_rates.png"))]
-        if referenced:
-            peer = compare_peer(rates, summary, seed=seed)
-            made += [
-                ("comparison", "Median rates with 95% bootstrap intervals: model, data per condition, Billeh et al. "
-                 "2020.", figures.plot_comparison(comparison, peer, tmp_dir / "comparison.png", title)),
-                ("rate-distributions", f"Rate distributions, model against the {condition} reference and the peer "
-                 "model (log axis; zero fractions in the legends).",
-                 figures.plot_rate_distributions(model_cells, rates, summary, condition,
-                                                 tmp_dir / "rate_distributions.png", title, referenced=referenced))]
-        else:
-            peer = comparison.iloc[:0]
-            made.append(("rate-distributions", f"Rate distributions per population, the cells of this run alone "
-                         f"({NO_REFERENCE}; log axis; zero fractions in the legends).",
-                         figures.plot_rate_distributions(run.cells, rates, summary, condition,
-                                                         tmp_dir / "rate_distributions.png", title, referenced=set())))
-        made += [
-            ("isi-cv", "ISI coefficient of variation of cells with at least 4 spikes; 1 is Poisson.",
-             figures.plot_isi_cv(run.cells, tmp_dir / "isi_cv.png", title)),
-            ("network", "The network: cells at their positions coloured by rate.",
-             figures.plot_network(run.cells, tmp_dir / "network.png", title)),
-        ]
+        made, peer = _run_figures(run, model_cells, comparison, rates, summary, condition, tmp_dir, title, seed)
         figs = [Figure(name, caption, _encode(path)) for name, caption, path in made]
         stimulus_runs = find_stimulus_runs(output_dir) if stimuli is None else [Path(p) for p in stimuli]
         stimulus_sections = [stimulus_section(folder, tmp_dir) for folder in stimulus_runs]
@@ -401,14 +422,7 @@ def write_report(output_dir: Path, config_path: Path | None = None, condition: s
         stimulus_sections=stimulus_sections, stimulus_notes=STIMULUS_NOTES,
         criticality_table={"columns": list(CRITICALITY_COLUMNS.values()),
                            "rows": [[_cell(v) for v in row] for row in criticality.itertuples(index=False)]})
-    criticality.to_csv(_tmp(output_dir / "criticality.csv"), index=False, float_format="%.6g")
-    os.replace(_tmp(output_dir / "criticality.csv"), output_dir / "criticality.csv")
-    comparison.to_csv(_tmp(output_dir / "comparison.csv"), index=False, float_format="%.6g")
-    os.replace(_tmp(output_dir / "comparison.csv"), output_dir / "comparison.csv")
-    report = output_dir / "report.html"
-    _tmp(report).write_text(page)
-    os.replace(_tmp(report), report)
-    return report
+    return _write_outputs(output_dir, page, {"criticality.csv": criticality, "comparison.csv": comparison})
 
 
 def _tmp(path: Path) -> Path:
