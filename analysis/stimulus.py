@@ -279,6 +279,54 @@ def check_out(out: Path) -> Path:
     return out
 
 
+def _simulate(run_config: Path, log: Path, out: Path, progress: bool) -> float:
+    """Run ``run_config`` with ``run_pointnet.py`` in a fresh process (its output to ``log`` unless ``progress``);
+    return the wall time (s).
+
+    Raises
+    ------
+    StimulusError
+        If the run failed (the end of its log is quoted); ``out`` is unchanged.
+    """
+    t0 = time.perf_counter()
+    with open(log, "w") as handle:
+        result = subprocess.run([sys.executable, str(REPO / "run_pointnet.py"), str(run_config), "--no-build"],
+                                cwd=REPO, env=serial_environment(os.environ),
+                                stdout=None if progress else handle, stderr=subprocess.STDOUT if not progress
+                                else None)
+    if result.returncode != 0:
+        tail = "" if progress else " ".join(log.read_text().strip().splitlines()[-3:])
+        raise StimulusError(f"the simulation failed (exit {result.returncode}; "
+                            f"{'see the output above' if progress else tail}); {out} is unchanged.")
+    return time.perf_counter() - t0
+
+
+def _analyse(stage: Path, run_config: Path, network_dir: Path, lgn: tuple[np.ndarray, np.ndarray],
+             presentations: pd.DataFrame, condition: str, seed: int, duration_s: float
+             ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """The staged run's spikes (V1 + LGN), AllenSDK metrics, comparison with the data and, for gray, the spontaneous
+    statistics, written into ``stage``; returns the V1 spikes, the comparison and the metrics' wall time (s)."""
+    lgn_ids, lgn_times = lgn
+    run = load_run(stage / "v1", run_config)
+    v1 = run.spikes[run.spikes.population == V1_POPULATION]
+    v1_cells = run.cells[run.cells.population == V1_POPULATION]
+    _write_spikes(stage / "spikes.h5", {V1_POPULATION: (v1.node_id.to_numpy(), v1.timestamp_ms.to_numpy()),
+                                        LGN_POPULATION: (lgn_ids, lgn_times)}, None)
+    t0 = time.perf_counter()
+    with h5py.File(network_dir / "LGN_nodes.h5", "r") as h5:
+        lgn_nodes = h5[f"nodes/{LGN_POPULATION}/node_id"][()].astype(np.int64)
+    metrics = model_metrics(v1, v1_cells, lgn_ids, lgn_times, lgn_nodes, presentations)
+    metrics.to_csv(stage / "unit_metrics.csv", index=False, float_format="%.6g")
+    t_metrics = time.perf_counter() - t0
+    # a sorted unit must fire to be seen: cells silent through the session are left out of the comparison
+    comparison = compare_metrics(metrics[metrics.n_spikes > 0].drop(columns="n_spikes"), seed=seed,
+                                 pop_names=list(dict.fromkeys(metrics.pop_name)))
+    comparison.to_csv(stage / "comparison.csv", index=False, float_format="%.6g")
+    if condition == "gray":  # spontaneous activity: the acceptance test and the variability (issue 19)
+        write_spontaneous(stage, network_dir, 0.0, duration_s * 1000.0, seed=seed)
+    return v1, comparison, t_metrics
+
+
 def run_condition(condition: str, out: Path, config_path: Path = REPO / "config.json", trials: int | None = None,
                   seed: int = 0, dt_ms: float = DEFAULT_DT_MS, n_thread: int | str | None = None,
                   protocol_path: Path = STIMULI_FILE, progress: bool = True) -> Path:
@@ -358,39 +406,9 @@ def run_condition(condition: str, out: Path, config_path: Path = REPO / "config.
         if progress:
             print(f"{condition}: {len(presentations)} presentations, {duration_s:g} s; LGN {len(lgn_times):,} spikes "
                   f"({lgn_info['lgn']}); simulating at dt {dt_ms:g} ms ...", flush=True)
-        t0 = time.perf_counter()
-        log = stage / "run.log"
-
-        with open(log, "w") as handle:
-            result = subprocess.run([sys.executable, str(REPO / "run_pointnet.py"), str(run_config), "--no-build"],
-                                    cwd=REPO, env=serial_environment(os.environ),
-                                    stdout=None if progress else handle, stderr=subprocess.STDOUT if not progress
-                                    else None)
-        t_sim = time.perf_counter() - t0
-        if result.returncode != 0:
-            tail = "" if progress else " ".join(log.read_text().strip().splitlines()[-3:])
-            raise StimulusError(f"the simulation failed (exit {result.returncode}; "
-                                f"{'see the output above' if progress else tail}); {out} is unchanged.")
-
-        run = load_run(stage / "v1", run_config)
-        v1 = run.spikes[run.spikes.population == V1_POPULATION]
-        v1_cells = run.cells[run.cells.population == V1_POPULATION]
-        _write_spikes(stage / "spikes.h5", {V1_POPULATION: (v1.node_id.to_numpy(), v1.timestamp_ms.to_numpy()),
-                                            LGN_POPULATION: (lgn_ids, lgn_times)}, None)
-        t0 = time.perf_counter()
-        with h5py.File(network_dir / "LGN_nodes.h5", "r") as h5:
-            lgn_nodes = h5[f"nodes/{LGN_POPULATION}/node_id"][()].astype(np.int64)
-        metrics = model_metrics(v1, v1_cells, lgn_ids, lgn_times, lgn_nodes, presentations)
-        metrics.to_csv(stage / "unit_metrics.csv", index=False, float_format="%.6g")
-        t_metrics = time.perf_counter() - t0
-
-        # a sorted unit must fire to be seen: cells silent through the session are left out of the comparison
-        comparison = compare_metrics(metrics[metrics.n_spikes > 0].drop(columns="n_spikes"), seed=seed,
-                                     pop_names=list(dict.fromkeys(metrics.pop_name)))
-        comparison.to_csv(stage / "comparison.csv", index=False, float_format="%.6g")
-        if condition == "gray":  # spontaneous activity: the acceptance test and the variability (issue 19)
-
-            write_spontaneous(stage, network_dir, 0.0, duration_s * 1000.0, seed=seed)
+        t_sim = _simulate(run_config, stage / "run.log", out, progress)
+        v1, comparison, t_metrics = _analyse(stage, run_config, network_dir, (lgn_ids, lgn_times), presentations,
+                                             condition, seed, duration_s)
         info = {"condition": condition, "trials": trials, "seed": seed, "dt_ms": dt_ms, "duration_s": duration_s,
                 "config": str(config_path.resolve()), "network": str(network_dir.resolve()),
                 "n_presentations": len(presentations), "lgn_spikes": int(len(lgn_times)),
