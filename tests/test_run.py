@@ -195,7 +195,6 @@ def _wait_for_progress(process: subprocess.Popen, out: Path, stderr: Path, timeo
     raise AssertionError(f"no progress after {timeout_s} s: {stderr.read_text()[-3000:]}")
 
 
-@pytest.mark.slow
 def test_a_killed_run_leaves_the_previous_results(tmp_path, tiny_config):
     out = tmp_path / "out"
     kept = _unrelated(out)
