@@ -120,7 +120,7 @@ def test_layout_table_names_only_what_is_there():
 
 def own_test_module(module: str) -> bool:
     """Whether tests/ has a test module of the module's own: test_<package>_<name>.py or test_<package>.py for any
-    package the module is in, or test_<name>.py when it names the module (tests/test_params.py is
+    package the module is in, or test_<name>.py when it names the module (tests/test_build_network_params.py is
     build_network.params', not common.params')."""
     parts = Path(module).with_suffix("").parts
     tests = REPO / "tests"
