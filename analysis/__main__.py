@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from common.errors import UserError, run_cli
+from common.errors import run_cli, run_command
 from common.files import atomic_path, check_output_dir, check_output_file, write_json
 from inputs.stimuli import CONDITIONS as STIMULUS_CONDITIONS
 from inputs.stimuli import STIMULI_FILE
@@ -209,11 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     args.argv = argv
-    try:
-        return args.run(args)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(args)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import numpy as np
 
 from analysis.rates import format_summary
 from build_network.params import WEIGHT_SCALES_FILE, load_populations, load_weight_scales
-from common.errors import UserError, run_cli
+from common.errors import run_cli, run_command
 from common.files import write_json
 
 from .tune import Evaluator, meets_criteria, tune
@@ -141,11 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.argv = argv
-    try:
-        return args.run(args)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(args)
 
 
 if __name__ == "__main__":

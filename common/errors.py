@@ -102,8 +102,28 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
         print("interrupted: nothing of the interrupted step was kept.", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - the boundary: a user's error is reported, a bug keeps its traceback
-        message = explain(err)
-        if message is None:
-            raise
-        print(f"error: {' '.join(message.split())}", file=sys.stderr)
-        return EXIT_USAGE
+        return report(err)
+
+
+def report(err: Exception) -> int:
+    """Print a user's error (:func:`explain`) as one paragraph on stderr and return :data:`EXIT_USAGE`; re-raise
+    anything else (a bug keeps its traceback)."""
+    message = explain(err)
+    if message is None:
+        raise err
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def run_command(args: object, *checks: Callable[[], object]) -> int:
+    """Run a parsed subcommand, ``args.run(args)``, after ``checks``; a user's error is :func:`report`-ed.
+
+    Every command line's ``main`` ends with it, so ``main(argv)`` returns 2 on a user's error whether it is called
+    from :func:`run_cli` or directly (as the tests do).
+    """
+    try:
+        for check in checks:
+            check()
+        return args.run(args)
+    except Exception as err:  # noqa: BLE001 - see report
+        return report(err)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from common.errors import UserError, run_cli
+from common.errors import run_cli, run_command
 from common.files import check_output_dir
 
 from .options import circuit_options, positive_int, spec_from_args
@@ -39,12 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-figures", action="store_true", help="skip the network, raster and avalanche figures")
     run.set_defaults(run=_run)
     args = parser.parse_args(argv)
-    try:
-        check_output_dir(args.out)
-        return args.run(args)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(args, lambda: check_output_dir(args.out))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from common.errors import UserError, run_cli
+from common.errors import run_cli, run_command
 from common.files import check_output_dir
 from studies.circuits.options import circuit_options, parallel_options, positive_int, spec_from_args
 from studies.circuits.params import CircuitError
@@ -64,12 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parallel_options(tn)
     tn.set_defaults(run=_tune)
     args = parser.parse_args(argv)
-    try:
-        check_output_dir(args.out)
-        return args.run(args)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(args, lambda: check_output_dir(args.out))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from common.errors import UserError, run_cli
+from common.errors import run_cli, run_command
 from common.files import check_output_dir
 from studies.circuits.options import positive_int
 
@@ -84,12 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--no-figures", action="store_true", help="skip the window, receptive-field and confusion plots")
     st.set_defaults(run=_stdp)
     args = parser.parse_args(argv)
-    try:
-        check_output_dir(args.out)
-        return args.run(args)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(args, lambda: check_output_dir(args.out))
 
 
 if __name__ == "__main__":

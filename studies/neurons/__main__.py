@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.errors import UserError, run_cli
+from common.errors import run_cli, run_command
 from common.files import atomic_path, check_output_dir, check_output_file
 
 from . import figures
@@ -190,12 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     gal.set_defaults(run=_gallery)
 
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        (check_output_file if args.run is _fi else check_output_dir)(args.out)
-        return args.run(args)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(args, lambda: (check_output_file if args.run is _fi else check_output_dir)(args.out))
 
 
 if __name__ == "__main__":
