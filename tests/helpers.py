@@ -8,6 +8,8 @@ stay in ``conftest.py``, where pytest finds them.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +70,19 @@ def run_copy(config_path: Path, out_root: Path, name: str):
     result = subprocess.run([sys.executable, str(REPO / "run_pointnet.py"), str(path), "--no-build"],
                             capture_output=True, text=True, cwd=REPO, timeout=600)
     return result, out_root / name
+
+
+MPI_PYTHON = Path(os.environ.get("V1_MPI_PYTHON", REPO / ".venv-mpi" / "bin" / "python"))
+
+
+def mpi_nest_present() -> str | None:
+    """None when an MPI NEST (scripts/build_mpi_nest.sh) and mpirun are present, else why not."""
+    if not MPI_PYTHON.is_file():
+        return f"no MPI environment at {MPI_PYTHON} (make mpi-env builds it; or set V1_MPI_PYTHON)"
+    if shutil.which("mpirun") is None:
+        return "mpirun not found (apt-get install openmpi-bin)"
+    code = "import nest; print(nest.GetKernelStatus('build_info')['have_mpi'])"
+    probe = subprocess.run([str(MPI_PYTHON), "-c", code], capture_output=True, text=True)
+    if probe.stdout.strip().splitlines()[-1:] != ["True"]:
+        return f"the NEST of {MPI_PYTHON} has no MPI"
+    return None

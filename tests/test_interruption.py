@@ -16,6 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from helpers import MPI_PYTHON, mpi_nest_present
 
 from common.errors import UserError
 from common.locks import FolderBusyError, folder_lock, lock_path, remove_leftovers, replace_folder
@@ -375,9 +376,7 @@ def test_a_stimulus_run_into_a_locked_folder_stops_before_writing(tmp_path, tiny
 @pytest.mark.mpi
 def test_a_run_under_mpirun_into_a_locked_folder_stops_on_every_rank(tmp_path, tiny_config):
     """Rank 0 takes the lock and tells the others: all ranks stop with the message, none waits in a collective."""
-    from test_mpi import MPI_PYTHON, _mpi_nest_present
-
-    reason = _mpi_nest_present()
+    reason = mpi_nest_present()
     if reason:
         pytest.skip(reason)
     out = tmp_path / "out"

@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from helpers import REPO
+from helpers import MPI_PYTHON, REPO, mpi_nest_present
 
 from analysis.rates import print_summary
 from simulation.config import ConfigError
@@ -205,29 +205,13 @@ def test_missing_inputs_are_not_built_under_mpi(mpi_config, tmp_path, monkeypatc
     assert not (tmp_path / "lgn_spikes.h5").exists() and not (tmp_path / "out").exists()
 
 
-MPI_PYTHON = Path(os.environ.get("V1_MPI_PYTHON", REPO / ".venv-mpi" / "bin" / "python"))
-
-
-def _mpi_nest_present() -> str | None:
-    """None when an MPI NEST (scripts/build_mpi_nest.sh) and mpirun are present, else why not."""
-    import shutil
-
-    if not MPI_PYTHON.is_file():
-        return f"no MPI environment at {MPI_PYTHON} (make mpi-env builds it; or set V1_MPI_PYTHON)"
-    if shutil.which("mpirun") is None:
-        return "mpirun not found (apt-get install openmpi-bin)"
-    code = "import nest; print(nest.GetKernelStatus('build_info')['have_mpi'])"
-    probe = subprocess.run([str(MPI_PYTHON), "-c", code], capture_output=True, text=True)
-    if probe.stdout.strip().splitlines()[-1:] != ["True"]:
-        return f"the NEST of {MPI_PYTHON} has no MPI"
-    return None
 
 
 @pytest.mark.mpi
 def test_two_ranks_write_the_spikes_of_one_process_with_two_threads(tiny_config, tmp_path):
     """mpirun -n 2 (1 thread per rank) gives the spikes of 1 process x 2 threads: NEST's results depend on the number
     of virtual processes, not on how they are split. One spikes.h5 and one summary, no staging folder left."""
-    reason = _mpi_nest_present()
+    reason = mpi_nest_present()
     if reason:
         pytest.skip(reason)
     runs = {}
