@@ -119,6 +119,36 @@ def check_replaceable(out_dir: Path | str, force: bool, option: str = "--out") -
     return out_dir
 
 
+def read_json(path: Path | str, error: type[UserError] = UserError, what: str = "JSON file") -> dict:
+    """Parse ``path`` as a JSON object, with the line and column of a syntax error.
+
+    Parameters
+    ----------
+    path : Path
+    error : type
+        The exception raised (each command line has its own, e.g. ``NeuronError``).
+    what : str
+        What the file is, for the message.
+
+    Raises
+    ------
+    UserError (or ``error``)
+        If the file is missing, not valid JSON, or not a JSON object.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} {path} not found.")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise error(f"{path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.") from err
+    except UnicodeDecodeError as err:
+        raise error(f"{path} is not a text (UTF-8 JSON) file: {err.reason} at byte {err.start}.") from err
+    if not isinstance(raw, dict):
+        raise error(f"{path} must hold a JSON object, not {type(raw).__name__}.")
+    return raw
+
+
 def write_bytes_atomic(path: Path | str, content: bytes) -> Path:
     """Write ``content`` under a temporary name beside ``path``, then rename it into place.
 

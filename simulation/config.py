@@ -27,6 +27,7 @@ import pandas as pd
 from build_network.params import check_seed
 from common.errors import UserError
 from common.files import check_output_dir, check_output_file
+from common.files import read_json as read_json_object
 from common.sonata import v1_nodes
 
 RUN_KEYS = {"tstart": "start time (ms)", "tstop": "stop time (ms)", "dt": "time step (ms)",
@@ -54,34 +55,9 @@ class ConfigError(UserError):
     """The configuration cannot be run as it is."""
 
 
-def read_json(path: Path, error: type[ValueError] = ConfigError, what: str = "configuration file") -> dict:
-    """Parse ``path`` as a JSON object, with the line and column of a syntax error.
-
-    Parameters
-    ----------
-    path : Path
-    error : type
-        The exception raised (each command line has its own, e.g. ``NeuronError``).
-    what : str
-        What the file is, for the message.
-
-    Raises
-    ------
-    ConfigError (or ``error``)
-        If the file is missing, not valid JSON, or not a JSON object.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise error(f"{what} {path} not found.")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise error(f"{path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.") from err
-    except UnicodeDecodeError as err:
-        raise error(f"{path} is not a text (UTF-8 JSON) file: {err.reason} at byte {err.start}.") from err
-    if not isinstance(raw, dict):
-        raise error(f"{path} must hold a JSON object, not {type(raw).__name__}.")
-    return raw
+def read_json(path: Path, error: type[UserError] = ConfigError, what: str = "configuration file") -> dict:
+    """:func:`common.files.read_json` with :class:`ConfigError` (a configuration file) by default."""
+    return read_json_object(path, error, what)
 
 
 def _number(run: dict, key: str, path: Path) -> float:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import UserError
+from common.files import read_json
 from common.params import check_number, check_sections
-from simulation.config import read_json
 from studies.neurons.models import NeuronError, load_model
 
 from .topology import ring_peak_probability

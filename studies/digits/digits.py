@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulation.config import read_json
+from common.files import read_json
 from studies.circuits.params import CircuitError
 
 DIGITS_FILE = Path(__file__).resolve().parent / "digits.json"

@@ -45,13 +45,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from build_network.build import swap_into_place
-from common.files import check_replaceable, run_folder, write_json, write_result
+from common.files import check_replaceable, read_json, run_folder, write_json, write_result
 from common.kernel import fresh_kernel
 from common.params import check_number, check_sections
 from common.seeds import stream
 from common.sonata import conform_network
 from inputs.spikes import save_spikes
-from simulation.config import read_json
 from simulation.parallel import dask_client
 from studies.circuits.params import CircuitError, CircuitSpec, read_params
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from common.files import read_json
 from common.kernel import fresh_kernel
 from common.params import check_number, check_sections
 from common.seeds import stream
-from simulation.config import read_json
 from studies.circuits.params import CircuitError
 from studies.neurons.models import load_model
 

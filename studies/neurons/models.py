@@ -14,7 +14,7 @@ from pathlib import Path
 
 from build_network.params import CELL_MODELS_DIR, load_populations
 from common.errors import UserError
-from simulation.config import read_json
+from common.files import read_json
 
 PARAMS_DIR = Path(__file__).resolve().parent / "params"
 STUDY_MODELS = ("lif", "lif_cond", "elif", "adex")
