@@ -345,7 +345,7 @@ def run_condition(condition: str, out: Path, config_path: Path = REPO / "config.
     seed : int
         Seed of the presentation order and of the LGN spike draw.
     dt_ms : float
-        NEST resolution (ms). 0.1 ms by default: metrics agree with 0.01 ms (README, 'Visual stimuli').
+        NEST resolution (ms). 0.1 ms by default: metrics agree with 0.01 ms (docs/analysis.md, 'Visual stimuli').
     n_thread : int or 'auto', optional
         NEST threads (default: the configuration's).
     protocol_path : Path

@@ -2,7 +2,7 @@
 
 Each run is ``python run_pointnet.py <config> --no-build`` in its own process (NEST holds global state), submitted
 as a Dask task: to a ``LocalCluster`` of ``workers`` processes by default, or to an existing cluster given by its
-scheduler address (e.g. a dask-jobqueue ``SLURMCluster``; see the README). A run is finished when its
+scheduler address (e.g. a dask-jobqueue ``SLURMCluster``; see docs/cluster.md). A run is finished when its
 ``spikes.h5`` exists (the runner renames it into place only at the end) and the configuration saved beside it is
 the one asked for; finished runs are skipped unless ``force``. A suite killed at any point (SIGKILL included) thus
 keeps the runs it finished, and the same command run again does the rest; each run's own output folder is locked by

@@ -11,14 +11,14 @@ The network (``python -m studies.digits ga``)::
 - The genome is the 10 x H hidden -> output weight matrix (nS, signed: the sign picks the synapse's receptor).
   It evolves as 10 cooperating sub-populations (cooperative coevolution, Potter & De Jong 1994): sub-population
   ``d`` evolves the H weights onto digit ``d``'s output neuron, and the network is the best row of each.
-  A GA over the whole 10 x H matrix at once reached about 60% in the same budget (measured, see the README).
+  A GA over the whole 10 x H matrix at once reached about 60% in the same budget (measured, see docs/studies.md).
 - Fitness of a row is a smooth one-vs-rest detection score on a fixed, stratified set of training images:
   ``0.5 * mean(min(n, R) / R | digit d) + 0.5 * mean(1 - min(n, R) / R | other digits)`` with ``n`` the output
   neuron's spike count and ``R = saturation_spikes``. The learning curve reports the assembled network's accuracy.
 - The initial rows are spread (Gaussian, ``init_sigma_nS``) around a read-out from class means: row ``d`` is the
   mean hidden response to digit ``d`` minus the mean over digits (on the fitness images), at a fixed L2 norm
   (``init_centre_norm_nS``; 0 starts around zero). That read-out alone scores about 66% on the test images;
-  the GA takes it from there (a seeded GA; from around zero it stalled at 74-76%, see the README).
+  the GA takes it from there (a seeded GA; from around zero it stalled at 74-76%, see docs/studies.md).
 - Read-out: the most active output neuron; a tie in spike count goes to the one that fired first.
 - DEAP supplies tournament selection, two-point crossover and Gaussian mutation; the ``elite`` best rows of each
   sub-population pass unchanged to the next generation, so no digit's best fitness ever decreases.
