@@ -154,15 +154,9 @@ def write_bytes_atomic(path: Path | str, content: bytes) -> Path:
 
     A failure (a full disk) removes the temporary file and leaves an earlier ``path`` as it was.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(content)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def write_json(path: Path | str, content: dict) -> Path:

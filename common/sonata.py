@@ -37,6 +37,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from .errors import UserError
+from .files import atomic_path, write_bytes_atomic
 
 #: The values of the spike file's ``sorting`` attribute (the specification's enum).
 SORTING = {"none": 0, "by_id": 1, "by_time": 2}
@@ -49,10 +50,6 @@ NULL = "NULL"
 #: The top-level attributes every SONATA HDF5 file carries (bmtk's values).
 MAGIC = np.uint32(0x0A7A)
 VERSION = np.array([0, 1], dtype=np.uint32)
-
-
-def _tmp_beside(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
 def _sorted_order(node_ids: np.ndarray, times_ms: np.ndarray, sorting: str) -> np.ndarray | None:
@@ -118,20 +115,15 @@ def write_spikes(path: str | os.PathLike, spikes: Mapping[str, tuple[ArrayLike, 
         columns[str(population)] = (ids, times) if order is None else (ids[order], times[order])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_beside(path)
-    try:
-        with h5py.File(tmp, "w") as h5:
-            h5.attrs["magic"] = MAGIC
-            h5.attrs["version"] = VERSION
-            root = h5.create_group("spikes")
-            for population, (ids, times) in columns.items():
-                grp = root.create_group(population)
-                grp.attrs.create("sorting", SORTING[sorting], dtype=SORTING_DTYPE)
-                grp.create_dataset("timestamps", data=times, dtype=np.float64).attrs["units"] = "ms"
-                grp.create_dataset("node_ids", data=ids, dtype=np.uint64)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        h5.attrs["magic"] = MAGIC
+        h5.attrs["version"] = VERSION
+        root = h5.create_group("spikes")
+        for population, (ids, times) in columns.items():
+            grp = root.create_group(population)
+            grp.attrs.create("sorting", SORTING[sorting], dtype=SORTING_DTYPE)
+            grp.create_dataset("timestamps", data=times, dtype=np.float64).attrs["units"] = "ms"
+            grp.create_dataset("node_ids", data=ids, dtype=np.uint64)
     return path
 
 
@@ -271,12 +263,7 @@ def _write_types(path: Path, header: list[str], rows: list[list[str]]) -> None:
     writer = csv.writer(buffer, delimiter=" ", lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    tmp = _tmp_beside(path)
-    try:
-        tmp.write_text(buffer.getvalue())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes_atomic(path, buffer.getvalue().encode())
 
 
 def _population_of_types(h5_path: Path, kind: str, id_name: str) -> dict[str, str]:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import pandas as pd
 
 from build_network.params import check_seed
 from common.errors import UserError
@@ -135,26 +134,6 @@ def check_files(config: dict, path: Path) -> None:
     for key, folder in config.get("components", {}).items():
         if not Path(folder).is_dir():
             raise ConfigError(f"{path}: components.{key} names {folder}, which is not a folder.")
-
-
-def check_delays(config: dict, path: Path) -> None:
-    """No edge type's delay is shorter than dt (NEST cannot deliver it).
-
-    Raises
-    ------
-    ConfigError
-        Naming the edge-types file, the edge type and its delay.
-    """
-    dt = float(config["run"]["dt"])
-    for key, file in network_files(config):
-        if key.endswith("edge_types_file"):
-            types = pd.read_csv(file, sep=" ")
-            if "delay" in types:
-                short = types[types.delay < dt - 1e-12]
-                if len(short):
-                    row = short.iloc[0]
-                    raise ConfigError(f"{path}: {file}, edge_type_id {row.edge_type_id}: delay {row.delay} ms is "
-                                      f"shorter than run.dt = {dt} ms; delays must be >= dt.")
 
 
 def check_inputs(config: dict, path: Path) -> None:
@@ -370,18 +349,6 @@ def check_sections(config: dict, path: Path) -> None:
     check_seeds(config, path)
     check_output_places(config, path)
     check_voltage_sample(config, path)
-
-
-def check_contents(config: dict, path: Path) -> None:
-    """The checks that read the files the config names: they exist, delays >= dt, inputs can run.
-
-    Raises
-    ------
-    ConfigError
-    """
-    check_files(config, path)
-    check_delays(config, path)
-    check_inputs(config, path)
 
 
 def voltage_report(config: dict) -> dict | None:

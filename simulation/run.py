@@ -47,8 +47,8 @@ from .config import (
     PRECISE_MODELS,
     SPIKE_MODULES,
     ConfigError,
-    check_contents,
     check_files,
+    check_inputs,
     check_sections,
     input_files,
     network_files,
@@ -214,7 +214,7 @@ def load_config(path: Path, build_missing: bool = True, staging: str | None = No
     check_files(config, path)
     sizes, cell_models = check_network(config, path)  # every file read in full before bmtk or NEST reads it
     check_spike_inputs(config, path, sizes, SPIKE_MODULES)
-    check_contents(config, path)
+    check_inputs(config, path)  # spike times on the dt grid, current clamps after dt
     check_cell_models(cell_models, spike_timing(config, path), path)
     use_spike_timing(spike_timing(config, path))
     return pointnet.Config.from_dict(prepare(config, staging))
