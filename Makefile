@@ -1,5 +1,7 @@
 # Two commands for a newcomer:  `make run`  and  `make test`.
-# Both create .venv/ on first use and reinstall when pyproject.toml changes.
+# Both create .venv/ on first use and reinstall when pyproject.toml changes; the install includes PymoNNtorch and
+# the CPU build of torch (the extra `pymonntorch`: about 1 GB, docs/studies.md), which the single-neuron study's
+# second simulator and its tests need.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -14,7 +16,7 @@ NETWORK_FILES := network/V1_nodes.h5 network/V1_node_types.csv network/LGN_nodes
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,pymonntorch]"
 	touch $(STAMP)
 
 install: $(STAMP)

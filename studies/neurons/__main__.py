@@ -16,7 +16,7 @@ from common.files import atomic_path, check_output_dir, check_output_file
 from . import figures
 from .models import STUDY_MODELS, load_model, v1_models
 from .patterns import STEP_START_MS, run_patterns
-from .simulate import fi_curve, rheobase, trace
+from .simulate import RESOLUTION_MS, SIMULATORS, check_simulator, fi_curve, rheobase, trace
 from .stimuli import INPUTS, Stimulus, parse_currents
 from .theory import eif_rheobase, lif_rate, lif_rheobase
 
@@ -37,24 +37,24 @@ def _stimulus(args: argparse.Namespace) -> Stimulus:
 def _trace(args: argparse.Namespace) -> int:
     model = load_model(args.model, args.params, args.t_ref)
     stim = _stimulus(args)
-    tr = trace(model, stim, args.duration, seed=args.seed)
+    tr = trace(model, stim, args.duration, seed=args.seed, simulator=args.simulator)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(tr.table, out / "trace.csv")
     _write_csv(pd.DataFrame({"time_ms": tr.spikes_ms}), out / "spikes.csv")
     figures.plot_trace(model, stim.describe(), tr, out / "trace.png")
-    print(f"{model.name}: {len(tr.spikes_ms)} spikes in {args.duration:g} ms; wrote {out}/trace.csv, spikes.csv, "
-          "trace.png")
+    print(f"{model.name} on {args.simulator} (step {tr.resolution_ms:g} ms): {len(tr.spikes_ms)} spikes in "
+          f"{args.duration:g} ms; wrote {out}/trace.csv, spikes.csv, trace.png")
     return 0
 
 
-def measured_rheobase(model, currents: np.ndarray, rates: np.ndarray) -> float:
+def measured_rheobase(model, currents: np.ndarray, rates: np.ndarray, simulator: str = "nest") -> float:
     """Rheobase (pA) refined between the last silent and the first firing current of an f-I grid (NaN if none)."""
     firing = np.flatnonzero(rates > 0)
     if len(firing) == 0:
         return np.nan
     k = firing[0]
-    return rheobase(model, currents[k - 1] if k > 0 else 0.0, currents[k], rounds=3)
+    return rheobase(model, currents[k - 1] if k > 0 else 0.0, currents[k], rounds=3, simulator=simulator)
 
 
 def theory_rheobase(model) -> float:
@@ -66,27 +66,28 @@ def theory_rheobase(model) -> float:
     return np.nan
 
 
-def fi_table(names: list[str], currents: np.ndarray, params: Path | None, t_ref: float | None
-             ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def fi_table(names: list[str], currents: np.ndarray, params: Path | None, t_ref: float | None,
+             simulator: str = "nest") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """f-I curves, closed forms (LIF models) and rheobases of the named models."""
     curves, theory, rheo = [], [], {}
     for name in names:
         model = load_model(name, params, t_ref)
-        curve = fi_curve(model, currents).assign(model=name)
+        curve = fi_curve(model, currents, simulator=simulator).assign(model=name)
         curves.append(curve)
         if model.nest_model in ("iaf_psc_delta", "iaf_cond_exp"):
             fine = np.linspace(currents.min(), currents.max(), 400)
             theory.append(pd.DataFrame({"model": name, "current_pa": fine, "rate_hz": lif_rate(model, fine)}))
-        rheo[name] = {"measured_pa": measured_rheobase(model, currents, curve.rate_hz.to_numpy()),
+        rheo[name] = {"measured_pa": measured_rheobase(model, currents, curve.rate_hz.to_numpy(), simulator),
                       "closed_form_pa": theory_rheobase(model), "nest_model": model.nest_model,
-                      "t_ref_ms": model.params.get("t_ref", 0.0)}
+                      "t_ref_ms": model.params.get("t_ref", 0.0), "simulator": simulator,
+                      "resolution_ms": RESOLUTION_MS[simulator][1]}
     table = pd.concat(curves, ignore_index=True)[["model", "current_pa", "rate_hz"]]
     return table, pd.concat(theory, ignore_index=True) if theory else None, rheo
 
 
 def _fi(args: argparse.Namespace) -> int:
     currents = parse_currents(args.currents)
-    table, theory, rheo = fi_table(args.model, currents, args.params, args.t_ref)
+    table, theory, rheo = fi_table(args.model, currents, args.params, args.t_ref, args.simulator)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_csv(table, out)
@@ -105,7 +106,7 @@ def _patterns(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for row, model, tr, measured in run_patterns():
+    for row, model, tr, measured in run_patterns(simulator=args.simulator):
         name = str(row.pattern).replace(" ", "_")
         figures.plot_pattern(model, float(row.I_e), tr, str(row.pattern), measured, out / f"{name}.png")
         rows.append({"expected": row.pattern, **measured})
@@ -113,8 +114,8 @@ def _patterns(args: argparse.Namespace) -> int:
     table = pd.DataFrame(rows).rename(columns={"pattern": "measured"})
     _write_csv(table, out / "classification.csv")
     agree = int((table.expected == table.measured).sum())
-    print(f"{agree} of {len(table)} classified as the paper says; wrote {out}/classification.csv and one figure each "
-          f"(step from {STEP_START_MS:g} ms)")
+    print(f"{agree} of {len(table)} classified as the paper says on {args.simulator}; wrote {out}/classification.csv "
+          f"and one figure each (step from {STEP_START_MS:g} ms)")
     return 0
 
 
@@ -150,9 +151,12 @@ def _gallery(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m studies.neurons", description="Single-neuron dynamics on NEST.")
+    parser = argparse.ArgumentParser(prog="python -m studies.neurons",
+                                     description="Single-neuron dynamics on NEST or PymoNNtorch.")
     sub = parser.add_subparsers(dest="command", required=True)
     models = f"one of {', '.join(STUDY_MODELS)} or a V1 cell model (LIF_exc, PV, SST, VIP)"
+    simulators = (f"one of {', '.join(SIMULATORS)} (default nest; pymonntorch: the textbook equations of "
+                  "studies/neurons/pymonntorch_models.py, forward Euler)")
 
     tr = sub.add_parser("trace", help="V_m, input current and spikes of one model under one input")
     tr.add_argument("--model", required=True, help=models)
@@ -169,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--duration", type=float, default=500.0, help="ms")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", type=Path, required=True)
+    tr.add_argument("--simulator", default="nest", help=simulators)
     tr.set_defaults(run=_trace)
 
     fi = sub.add_parser("fi", help="steady-state f-I curve(s) and rheobase")
@@ -178,10 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     fi.add_argument("--currents", required=True, help="START:STOP:STEP in pA, e.g. 0:800:20")
     fi.add_argument("--out", type=Path, required=True, help="CSV file (rheobases in <stem>.rheobase.json)")
     fi.add_argument("--plot", action="store_true", help="also draw <stem>.png")
+    fi.add_argument("--simulator", default="nest", help=simulators)
     fi.set_defaults(run=_fi)
 
     pat = sub.add_parser("patterns", help="the eight AdEx firing patterns of Naud et al. 2008")
     pat.add_argument("--out", type=Path, required=True)
+    pat.add_argument("--simulator", default="nest", help=simulators)
     pat.set_defaults(run=_patterns)
 
     gal = sub.add_parser("gallery", help="every model x refractoriness x input, and the V1 cell classes' f-I curves")
@@ -190,7 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     gal.set_defaults(run=_gallery)
 
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    return run_command(args, lambda: (check_output_file if args.run is _fi else check_output_dir)(args.out))
+
+    def check() -> None:
+        check_simulator(getattr(args, "simulator", "nest"))
+        (check_output_file if args.run is _fi else check_output_dir)(args.out)
+
+    return run_command(args, check)
 
 
 if __name__ == "__main__":

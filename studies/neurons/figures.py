@@ -44,7 +44,7 @@ def plot_trace(model: NeuronModel, label: str, tr: Trace, path: Path) -> Path:
                              gridspec_kw={"height_ratios": [2] + [1] * (n - 1)})
     draw_trace(list(axes), tr)
     axes[0].set_title(f"{model.name} ({model.nest_model}, t_ref {model.params.get('t_ref', 0):g} ms): {label}; "
-                      f"{len(tr.spikes_ms)} spikes", fontsize=10)
+                      f"{len(tr.spikes_ms)} spikes; {tr.simulator}, step {tr.resolution_ms:g} ms", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -92,7 +92,8 @@ def plot_pattern(model: NeuronModel, current_pa: float, tr: Trace, expected: str
     ax_pp.set_ylabel("w (pA)")
     ax_pp.legend(fontsize=7)
     fig.suptitle(f"{expected} (Naud et al. 2008), step {current_pa:g} pA: classified as '{measured['pattern']}' "
-                 f"(A {measured['adaptation_index']:.3f}, latency {measured['latency_ms']:.1f} ms)", fontsize=10)
+                 f"(A {measured['adaptation_index']:.3f}, latency {measured['latency_ms']:.1f} ms); {tr.simulator}, "
+                 f"step {tr.resolution_ms:g} ms", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .models import NeuronModel
-from .simulate import Trace, trace
+from .simulate import Trace, traces
 from .stimuli import Stimulus
 
 TABLE = Path(__file__).resolve().parent / "naud2008.csv"
@@ -101,13 +101,18 @@ def classify(spikes_ms: np.ndarray, start_ms: float, duration_ms: float) -> dict
     return {**out, "pattern": "adapting" if a > 0.02 else "tonic"}
 
 
-def run_patterns(table: pd.DataFrame | None = None) -> list[tuple[pd.Series, NeuronModel, Trace, dict]]:
-    """Simulate every pattern of the table and classify it: (row, model, trace, classification) per pattern."""
+def run_patterns(table: pd.DataFrame | None = None, simulator: str = "nest",
+                 resolution_ms: float | None = None) -> list[tuple[pd.Series, NeuronModel, Trace, dict]]:
+    """Simulate every pattern of the table and classify it: (row, model, trace, classification) per pattern.
+
+    ``simulator`` and ``resolution_ms`` (default: the simulator's trace step) as in
+    :func:`studies.neurons.simulate.traces`; PymoNNtorch runs the eight neurons as one group.
+    """
     table = load_table() if table is None else table
-    results = []
-    for _, row in table.iterrows():
-        model = pattern_model(row)
-        stim = Stimulus("step", amp_pa=float(row.I_e), start_ms=STEP_START_MS, stop_ms=STEP_START_MS + STEP_MS)
-        tr = trace(model, stim, STEP_START_MS + STEP_MS, resolution_ms=0.05)
-        results.append((row, model, tr, classify(tr.spikes_ms, STEP_START_MS, STEP_MS)))
-    return results
+    rows = [row for _, row in table.iterrows()]
+    models = [pattern_model(row) for row in rows]
+    stimuli = [Stimulus("step", amp_pa=float(row.I_e), start_ms=STEP_START_MS, stop_ms=STEP_START_MS + STEP_MS)
+               for row in rows]
+    runs = traces(models, stimuli, STEP_START_MS + STEP_MS, resolution_ms=resolution_ms, simulator=simulator)
+    return [(row, model, tr, classify(tr.spikes_ms, STEP_START_MS, STEP_MS))
+            for row, model, tr in zip(rows, models, runs, strict=True)]

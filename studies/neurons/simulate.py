@@ -1,6 +1,8 @@
-"""Single-neuron simulations on NEST: a trace under one input, f-I curves and the rheobase.
+"""Single-neuron simulations: a trace under one input, f-I curves and the rheobase, on NEST or PymoNNtorch.
 
-Every function starts from a fresh NEST kernel (``nest.ResetKernel``) and is reproducible from its seed.
+``simulator="nest"`` (the default) runs NEST's built-in models, each call in a fresh kernel (``nest.ResetKernel``);
+``simulator="pymonntorch"`` runs the textbook equations of :mod:`studies.neurons.pymonntorch_models` (forward
+Euler). Both are reproducible from their seed. Integration steps: :data:`RESOLUTION_MS`.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import pandas as pd
 
 from common.kernel import fresh_kernel
 
-from .models import NeuronModel
+from .models import NeuronError, NeuronModel
 from .stimuli import Stimulus
 
-TRACE_RESOLUTION_MS = 0.05
-FI_RESOLUTION_MS = 0.01
+SIMULATORS = ("nest", "pymonntorch")
+#: simulator -> (trace step, f-I step) in ms. NEST integrates the LIF exactly and the aeif models with an adaptive
+#: Runge-Kutta method inside each step; the Euler method of PymoNNtorch needs the finer trace step.
+RESOLUTION_MS = {"nest": (0.05, 0.01), "pymonntorch": (0.01, 0.01)}
+PYMONNTORCH_RHEOBASE_GRID = 4096
 FI_WARMUP_MS = 500.0
 FI_MEASURE_MS = 2000.0
 
@@ -27,14 +32,27 @@ def _kernel(resolution_ms: float, seed: int = 0):
 
 @dataclass
 class Trace:
-    """A simulated trace: ``table`` (time_ms, v_mv, i_pa[, w_pa]) and spike times (ms)."""
+    """A simulated trace: ``table`` (time_ms, v_mv, i_pa[, w_pa]), spike times (ms), the simulator and its step."""
 
     table: pd.DataFrame
     spikes_ms: np.ndarray
+    simulator: str = "nest"
+    resolution_ms: float = RESOLUTION_MS["nest"][0]
+
+
+def check_simulator(simulator: str) -> None:
+    """Stop with the valid choices on an unknown ``--simulator``.
+
+    Raises
+    ------
+    NeuronError
+    """
+    if simulator not in SIMULATORS:
+        raise NeuronError(f"unknown simulator {simulator!r}; valid simulators are {list(SIMULATORS)}.")
 
 
 def trace(model: NeuronModel, stimulus: Stimulus, duration_ms: float, seed: int = 0,
-          resolution_ms: float = TRACE_RESOLUTION_MS) -> Trace:
+          resolution_ms: float | None = None, simulator: str = "nest") -> Trace:
     """Membrane potential, input current (and adaptation current) of ``model`` under ``stimulus``.
 
     Parameters
@@ -44,9 +62,11 @@ def trace(model: NeuronModel, stimulus: Stimulus, duration_ms: float, seed: int 
     duration_ms : float
         Simulated time (ms).
     seed : int
-        NEST's random seed (the noise).
-    resolution_ms : float
-        Time step and sampling interval (ms).
+        Random seed (the noise).
+    resolution_ms : float, optional
+        Time step and sampling interval (ms); default the simulator's (:data:`RESOLUTION_MS`).
+    simulator : str
+        ``nest`` or ``pymonntorch``.
 
     Returns
     -------
@@ -55,9 +75,13 @@ def trace(model: NeuronModel, stimulus: Stimulus, duration_ms: float, seed: int 
     Raises
     ------
     NeuronError
-        On an input the generators cannot make.
+        On an input the generators cannot make, or a model the simulator does not have.
     """
+    check_simulator(simulator)
     stimulus.check(duration_ms)
+    resolution_ms = RESOLUTION_MS[simulator][0] if resolution_ms is None else resolution_ms
+    if simulator == "pymonntorch":
+        return traces([model], [stimulus], duration_ms, seed, resolution_ms, simulator)[0]
     nest = _kernel(resolution_ms, seed)
     neuron = nest.Create(model.nest_model, params=model.params)
     generator_model, generator_params = stimulus.nest_generator(duration_ms, resolution_ms)
@@ -80,14 +104,52 @@ def trace(model: NeuronModel, stimulus: Stimulus, duration_ms: float, seed: int 
     # the neuron receives the generator's current one step (the connection delay) after the generator emits it
     i_by_step = pd.Series(cur["I"], index=np.round(cur["times"] / resolution_ms).astype(np.int64) + 1)
     table.insert(2, "i_pa", i_by_step.groupby(level=0).last().reindex(times).fillna(0.0).to_numpy())
-    return Trace(table, np.asarray(recorder.events["times"], float))
+    return Trace(table, np.asarray(recorder.events["times"], float), "nest", resolution_ms)
+
+
+def traces(models: list[NeuronModel], stimuli: list[Stimulus], duration_ms: float, seed: int = 0,
+           resolution_ms: float | None = None, simulator: str = "nest") -> list[Trace]:
+    """One :func:`trace` per (model, stimulus) pair; PymoNNtorch runs them as one group of neurons.
+
+    The noise of pair k has seed ``seed + k`` on PymoNNtorch; on NEST each pair is its own kernel seeded ``seed``.
+    """
+    check_simulator(simulator)
+    resolution_ms = RESOLUTION_MS[simulator][0] if resolution_ms is None else resolution_ms
+    if simulator == "nest":
+        return [trace(m, s, duration_ms, seed, resolution_ms) for m, s in zip(models, stimuli, strict=True)]
+    from .pymonntorch_models import simulate as simulate_torch
+
+    for stimulus in stimuli:
+        stimulus.check(duration_ms)
+    # one step more than the run: the table's i_pa(t), as NEST's, is the current over the step (t, t + h]
+    waveform = np.stack([s.waveform(duration_ms + resolution_ms, resolution_ms, seed + k)
+                         for k, s in enumerate(stimuli)], axis=1)
+    spikes, state = simulate_torch(models, waveform[:-1], resolution_ms, record_state=True)
+    times = np.arange(1, waveform.shape[0]) * resolution_ms
+    out = []
+    for k, model in enumerate(models):
+        table = pd.DataFrame({"time_ms": times, "v_mv": state["u"][:, k], "i_pa": waveform[1:, k]})
+        if model.adaptive:
+            table["w_pa"] = state["w"][:, k]
+        out.append(Trace(table, spikes[k], simulator, resolution_ms))
+    return out
 
 
 def constant_current_spikes(model: NeuronModel, currents_pa: np.ndarray, warmup_ms: float = FI_WARMUP_MS,
-                            measure_ms: float = FI_MEASURE_MS,
-                            resolution_ms: float = FI_RESOLUTION_MS) -> list[np.ndarray]:
-    """Spike times (ms) after ``warmup_ms`` of one neuron per constant current (its ``I_e``), in one NEST kernel."""
+                            measure_ms: float = FI_MEASURE_MS, resolution_ms: float | None = None,
+                            simulator: str = "nest") -> list[np.ndarray]:
+    """Spike times (ms) after ``warmup_ms`` of one neuron per constant current (its ``I_e``), in one NEST kernel or
+    one PymoNNtorch group."""
+    check_simulator(simulator)
     currents_pa = np.asarray(currents_pa, float)
+    resolution_ms = RESOLUTION_MS[simulator][1] if resolution_ms is None else resolution_ms
+    if simulator == "pymonntorch":
+        from .pymonntorch_models import simulate as simulate_torch
+
+        steps = int(round((warmup_ms + measure_ms) / resolution_ms))
+        spikes, _ = simulate_torch([model], np.zeros(steps), resolution_ms, i_e_pa=currents_pa,
+                                   record_from_step=int(round(warmup_ms / resolution_ms)) + 1)
+        return spikes
     nest = _kernel(resolution_ms)
     neurons = nest.Create(model.nest_model, len(currents_pa), params=model.params)
     neurons.set([{"I_e": float(i)} for i in currents_pa])
@@ -101,32 +163,42 @@ def constant_current_spikes(model: NeuronModel, currents_pa: np.ndarray, warmup_
 
 
 def steady_rates(model: NeuronModel, currents_pa: np.ndarray, warmup_ms: float = FI_WARMUP_MS,
-                 measure_ms: float = FI_MEASURE_MS, resolution_ms: float = FI_RESOLUTION_MS) -> np.ndarray:
+                 measure_ms: float = FI_MEASURE_MS, resolution_ms: float | None = None,
+                 simulator: str = "nest") -> np.ndarray:
     """Steady-state firing rate (Hz) under each constant current (:func:`constant_current_spikes`).
 
     The rate is 1 / mean ISI of the spikes in the ``measure_ms`` after the warm-up (the spike count / ``measure_ms``
     when fewer than 2 spikes fall in it).
     """
-    trains = constant_current_spikes(model, currents_pa, warmup_ms, measure_ms, resolution_ms)
+    trains = constant_current_spikes(model, currents_pa, warmup_ms, measure_ms, resolution_ms, simulator)
     return np.array([1000.0 / np.diff(t).mean() if len(t) >= 2 else 1000.0 * len(t) / measure_ms for t in trains])
 
 
-def fi_curve(model: NeuronModel, currents_pa: np.ndarray) -> pd.DataFrame:
+def fi_curve(model: NeuronModel, currents_pa: np.ndarray, simulator: str = "nest",
+             measure_ms: float = FI_MEASURE_MS) -> pd.DataFrame:
     """The f-I curve: ``current_pa``, ``rate_hz`` (:func:`steady_rates`)."""
-    return pd.DataFrame({"current_pa": currents_pa, "rate_hz": steady_rates(model, currents_pa)})
+    return pd.DataFrame({"current_pa": currents_pa,
+                         "rate_hz": steady_rates(model, currents_pa, measure_ms=measure_ms, simulator=simulator)})
 
 
 def rheobase(model: NeuronModel, low_pa: float, high_pa: float, rounds: int = 4, per_round: int = 16,
-             measure_ms: float = FI_MEASURE_MS) -> float:
+             measure_ms: float = FI_MEASURE_MS, simulator: str = "nest") -> float:
     """The smallest constant current (pA) giving repetitive firing (>= 2 spikes in ``measure_ms`` after the warm-up),
-    found by refining [``low_pa``, ``high_pa``] ``rounds`` times on grids of ``per_round`` neurons.
+    found by refining [``low_pa``, ``high_pa``] ``rounds`` times on grids of ``per_round`` neurons. PymoNNtorch,
+    whose cost is per step rather than per neuron, runs the finest grid at once: (per_round - 1) ** rounds
+    intervals, at most :data:`PYMONNTORCH_RHEOBASE_GRID`.
 
     Returns NaN when ``high_pa`` does not make the model fire.
     """
     def fires(currents: np.ndarray) -> np.ndarray:
-        return np.array([len(t) >= 2 for t in constant_current_spikes(model, currents, measure_ms=measure_ms)])
+        trains = constant_current_spikes(model, currents, measure_ms=measure_ms, simulator=simulator)
+        return np.array([len(t) >= 2 for t in trains])
 
     lo, hi = float(low_pa), float(high_pa)
+    if simulator == "pymonntorch":
+        grid = np.linspace(lo, hi, min((per_round - 1) ** rounds, PYMONNTORCH_RHEOBASE_GRID) + 1)
+        firing = fires(grid)
+        return float(grid[int(np.argmax(firing))]) if firing[-1] else np.nan
     if not fires(np.array([hi]))[0]:
         return np.nan
     for _ in range(rounds):

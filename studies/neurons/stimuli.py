@@ -1,4 +1,6 @@
-"""The four input currents of the study, as NEST current generators (amplitudes in pA, times in ms).
+"""The four input currents of the study, as NEST current generators and as sampled waveforms (pA, ms).
+
+NEST runs them as generators; PymoNNtorch reads :meth:`Stimulus.waveform`, the same input on the integration grid.
 
 ========  =========================  ==========================================================
 input     NEST generator             parameters
@@ -88,6 +90,47 @@ class Stimulus:
                                     "start": self.start_ms, "stop": stop}
         return "noise_generator", {"mean": self.mean_pa, "std": self.std_pa, "dt": max(NOISE_DT_MS, resolution_ms),
                                    "start": self.start_ms, "stop": stop}
+
+    def waveform(self, duration_ms: float, resolution_ms: float, seed: int = 0) -> np.ndarray:
+        """The current (pA) of each integration step (t - h, t], t = h, 2h, ..., ``duration_ms``.
+
+        It is the input's value at the step's start t - h, the input being on for ``start_ms`` <= t - h <
+        ``stop_ms``. (NEST's generators reach the neuron through a connection of one step's delay, so there
+        the same input acts one step later.) Noise is redrawn every :data:`NOISE_DT_MS` ms from
+        ``numpy.random.default_rng(seed)``: NEST's statistics, not its numbers.
+
+        Parameters
+        ----------
+        duration_ms, resolution_ms : float
+            Run length and step h (ms).
+        seed : int
+            Seed of the noise.
+
+        Returns
+        -------
+        numpy.ndarray
+            One value per step (pA).
+
+        Examples
+        --------
+        >>> Stimulus("step", amp_pa=100.0, start_ms=0.2, stop_ms=0.4).waveform(0.6, 0.1).tolist()
+        [0.0, 0.0, 100.0, 100.0, 0.0, 0.0]
+        """
+        steps = int(round(duration_ms / resolution_ms))
+        tau = np.arange(steps) * resolution_ms
+        stop = duration_ms if self.stop_ms is None else self.stop_ms
+        eps = 1e-9 * resolution_ms
+        on = (tau >= self.start_ms - eps) & (tau < stop - eps)
+        if self.kind == "sine":
+            values = self.offset_pa + self.amp_pa * np.sin(2.0 * np.pi * self.freq_hz * tau / 1000.0)
+        elif self.kind == "noise":
+            draw_dt = max(NOISE_DT_MS, resolution_ms)
+            bins = np.floor(tau / draw_dt + eps).astype(np.int64)
+            draws = np.random.default_rng(seed).normal(self.mean_pa, self.std_pa, bins[-1] + 1 if steps else 0)
+            values = draws[bins]
+        else:
+            values = np.full(steps, self.amp_pa)
+        return np.where(on, values, 0.0)
 
     def describe(self) -> str:
         """A short label, e.g. ``step 300 pA, 100-400 ms``."""
