@@ -1,4 +1,4 @@
-"""Command line: ``python -m studies.neurons {trace,fi,patterns,gallery} ...`` (see ``--help``)."""
+"""Command line: ``python -m studies.neurons {trace,fi,patterns,crosscheck,gallery} ...`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pandas as pd
 from common.errors import run_cli, run_command
 from common.files import atomic_path, check_output_dir, check_output_file
 
-from . import figures
-from .models import STUDY_MODELS, load_model, v1_models
+from . import crosscheck, figures
+from .models import STUDY_MODELS, NeuronError, load_model, v1_models
 from .patterns import STEP_START_MS, run_patterns
-from .simulate import RESOLUTION_MS, SIMULATORS, check_simulator, fi_curve, rheobase, trace
+from .simulate import FI_MEASURE_MS, RESOLUTION_MS, SIMULATORS, check_simulator, fi_curve, rheobase, trace
 from .stimuli import INPUTS, Stimulus, parse_currents
 from .theory import eif_rheobase, lif_rate, lif_rheobase
 
@@ -119,6 +119,26 @@ def _patterns(args: argparse.Namespace) -> int:
     return 0
 
 
+def _crosscheck(args: argparse.Namespace) -> int:
+    sections = tuple(args.sections)
+    unknown = sorted(set(sections) - set(crosscheck.SECTIONS))
+    if unknown:
+        raise NeuronError(f"--sections: unknown {unknown}; valid sections are {list(crosscheck.SECTIONS)}.")
+    if not args.measure_ms > 0:
+        raise NeuronError(f"--measure-ms must be > 0 ms, got {args.measure_ms:g}.")
+    tables = crosscheck.run(sections, args.measure_ms)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        _write_csv(table, out / f"{name}.csv")
+    text = crosscheck.render(tables, args.measure_ms)
+    with atomic_path(out / "crosscheck.md") as tmp:
+        tmp.write_text(text)
+    print(text)
+    print(f"wrote {out}/crosscheck.md and {', '.join(f'{n}.csv' for n in tables)}")
+    return 0
+
+
 def gallery_stimuli(rheobase_pa: float) -> dict[str, Stimulus]:
     """The gallery's four inputs, scaled to a model's rheobase."""
     rh = rheobase_pa
@@ -190,6 +210,15 @@ def main(argv: list[str] | None = None) -> int:
     pat.add_argument("--out", type=Path, required=True)
     pat.add_argument("--simulator", default="nest", help=simulators)
     pat.set_defaults(run=_patterns)
+
+    cc = sub.add_parser("crosscheck", help="NEST against PymoNNtorch and the closed forms (f-I, rheobase, step "
+                        "traces, Naud et al. patterns)")
+    cc.add_argument("--out", type=Path, required=True)
+    cc.add_argument("--sections", nargs="+", default=list(crosscheck.SECTIONS),
+                    help=f"any of {', '.join(crosscheck.SECTIONS)} (default: all)")
+    cc.add_argument("--measure-ms", type=float, default=FI_MEASURE_MS,
+                    help="f-I counting window after the 500 ms warm-up, ms")
+    cc.set_defaults(run=_crosscheck)
 
     gal = sub.add_parser("gallery", help="every model x refractoriness x input, and the V1 cell classes' f-I curves")
     gal.add_argument("--out", type=Path, required=True)
