@@ -58,12 +58,14 @@ test-fast: install
 
 # The benchmark tables: benchmarks/results.md (builds, scaling, simulation; figures/), stimulus_results.md and
 # precise_results.md (precise vs grid, the perturbation suite as 1 worker x 2 threads and 2 workers x 1 thread, and
-# NEST's kernel timers when .venv-timers/ exists: make timers-env). benchmarks builds every network it measures in
+# NEST's kernel timers when .venv-timers/ exists: make timers-env), neurons_results.md (the single-neuron study on
+# NEST against PymoNNtorch: 1 neuron, 10,000 neurons, GPU when present). benchmarks builds every network it measures in
 # a temporary folder; benchmarks.precise runs config_seed.json (network_seed/) and leaves it untouched.
 bench: install
 	$(PY) -m benchmarks
 	$(PY) -m benchmarks.stimulus
 	$(PY) -m benchmarks.precise
+	$(PY) -m benchmarks.neurons
 
 # The Allen-size column (230,924 cells, Billeh et al. 2020's count): build, then 1 s at dt 0.1 ms on 2 threads, time
 # and peak memory (about 5 minutes, 15 GB) into benchmarks/allen_size/; not part of `make bench`.

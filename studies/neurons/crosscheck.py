@@ -46,10 +46,10 @@ TRACE_ISI_RTOL, TRACE_ISI_STEPS = 0.005, 5
 
 def fi_currents(name: str, t_ref_ms: float | None) -> np.ndarray:
     """Currents (pA) of the f-I comparison: multiples of a LIF's rheobase (two below it), or 300-2000 pA for the
-    ``aeif`` models (one below the exponential LIF's 546 pA rheobase)."""
+    ``aeif`` models, close above their rheobases (exponential LIF 546 pA, AdEx about 627 pA) and below them."""
     model = load_model(name, t_ref_ms=t_ref_ms)
     if model.adaptive:
-        return np.array([300.0, 560.0, 600.0, 800.0, 1200.0, 2000.0])
+        return np.array([300.0, 540.0, 560.0, 600.0, 640.0, 700.0, 800.0, 1200.0, 2000.0])
     return lif_rheobase(model) * np.array([0.5, 0.99, 1.05, 1.2, 1.5, 2.0, 3.0, 5.0])
 
 
