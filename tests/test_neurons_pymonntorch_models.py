@@ -203,3 +203,15 @@ def test_an_unknown_simulator_is_named_with_the_choices(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "unknown simulator 'brian2'; valid simulators are ['nest', 'pymonntorch']" in err
     assert "Traceback" not in err and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["crosscheck", "--measure-ms", "0"], "--measure-ms must be > 0 ms, got 0"),
+    (["crosscheck", "--sections", "fi", "spikes"], "--sections: unknown ['spikes']"),
+    (["trace", "--model", "lif", "--input", "step", "--simulator", "pymonntorch", "--t-ref", "-1"],
+     "--t-ref must be >= 0 ms"),
+])
+def test_bad_crosscheck_and_trace_options_stop_before_any_run(tmp_path, capsys, argv, message):
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and not (tmp_path / "out").exists()

@@ -71,8 +71,9 @@ def textbook_parameters(model: NeuronModel) -> dict[str, float]:
             for symbol, expression in table.items()}
 
 
-class Clock(Behavior):
-    """Time ``t`` (ms) of the group, advanced by ``dt`` (ms) at every iteration."""
+class TimeStep(Behavior):
+    """Time ``t`` (ms) of the group, advanced by ``dt`` (ms) at every iteration (PymoNNtorch's own ``Clock`` takes
+    sympy unit strings and prints)."""
 
     def initialize(self, neurons: NeuronGroup) -> None:
         super().initialize(neurons)
@@ -242,7 +243,7 @@ def behaviours(params: dict[str, float | np.ndarray], dt_ms: float, waveform: np
     waveform = np.asarray(waveform, float)
     waveform = waveform[:, None] if waveform.ndim == 1 else waveform
     membrane = {"u_rest": p["u_rest"], "R": p["R"], "tau_m": p["tau_m"], "u_0": p["u_0"]}
-    plan: dict[int, Behavior] = {1: Clock(dt=dt_ms), 2: InputCurrent(waveform=waveform, I_e=p["I_e"]),
+    plan: dict[int, Behavior] = {1: TimeStep(dt=dt_ms), 2: InputCurrent(waveform=waveform, I_e=p["I_e"]),
                                  3: Leak(**membrane)}
     if adaptive:
         plan[4] = ExponentialTerm(Delta_T=p["Delta_T"], theta_rh=p["theta_rh"], theta_reset=p["theta_reset"],
