@@ -1,6 +1,6 @@
 # Two commands for a newcomer:  `make run`  and  `make test`.
 # Both create .venv/ on first use and reinstall when pyproject.toml changes; the install includes PymoNNtorch and
-# the CPU build of torch (the extra `pymonntorch`: about 1 GB, docs/studies.md), which the single-neuron study's
+# the CPU build of torch (the extra `pymonntorch`: 764 MB here, docs/studies.md), which the single-neuron study's
 # second simulator and its tests need.
 
 PYTHON ?= python3
