@@ -4,13 +4,12 @@
 
 ``one neuron``
     One LIF (``lif``) and one AdEx (``adex``) neuron, a 700 pA step from 100 to 900 ms, 1000 ms at dt 0.01 ms,
-    membrane potential recorded at every step: :func:`studies.neurons.simulate.trace` on NEST against
-    :func:`studies.neurons.pymonntorch_models.simulate` (``record_state``).
+    membrane potential recorded at every step: :func:`studies.neurons.simulate.trace` on each simulator.
 ``10,000 neurons``
     An f-I curve in one run: 10,000 independent neurons, constant currents from 0 to 1500 pA, 100 ms warm-up and
-    100 ms of counting at dt 0.01 ms (:func:`studies.neurons.simulate.constant_current_spikes` on NEST against
-    ``simulate`` with one current per neuron). The two simulators' rates (1 / mean ISI) are compared neuron by
-    neuron: the fraction of the neurons firing on NEST whose PymoNNtorch rate is within 1%.
+    100 ms of counting at dt 0.01 ms (:func:`studies.neurons.simulate.constant_current_spikes` on each simulator).
+    The two simulators' rates (:func:`studies.neurons.simulate.rates_hz`) are compared neuron by neuron: the
+    fraction of the neurons firing on NEST whose PymoNNtorch rate is within 1%.
 
 Each repeat runs NEST and PymoNNtorch back to back (the order alternating between repeats); the table gives the
 median wall time of each (s, the network's construction included) and the median of the per-repeat ratios
@@ -32,8 +31,7 @@ import torch
 from common.files import write_bytes_atomic, write_json
 from common.paths import REPO
 from studies.neurons.models import load_model
-from studies.neurons.pymonntorch_models import simulate
-from studies.neurons.simulate import constant_current_spikes, trace
+from studies.neurons.simulate import constant_current_spikes, rates_hz, trace
 from studies.neurons.stimuli import Stimulus
 
 from .report import machine_info, machine_label
@@ -46,10 +44,6 @@ WARMUP_MS, MEASURE_MS = 100.0, 100.0
 MAX_CURRENT_PA = 1500.0
 
 
-def _rates(trains: list[np.ndarray]) -> np.ndarray:
-    return np.array([1000.0 / np.diff(t).mean() if len(t) >= 2 else 0.0 for t in trains])
-
-
 def _timed(run: Callable) -> tuple[float, object]:
     start = time.perf_counter()
     result = run()
@@ -60,20 +54,16 @@ def one_neuron(name: str, duration_ms: float, device: str) -> dict[str, Callable
     """The two runs of the one-neuron workload (each returns the spike times, ms)."""
     model = load_model(name)
     stim = Stimulus("step", amp_pa=700.0, start_ms=100.0, stop_ms=duration_ms - 100.0)
-    waveform = stim.waveform(duration_ms, DT_MS)
-    return {"nest": lambda: trace(model, stim, duration_ms, resolution_ms=DT_MS).spikes_ms,
-            "pymonntorch": lambda: simulate([model], waveform, DT_MS, record_state=True, device=device)[0][0]}
+    return {sim: (lambda sim=sim: trace(model, stim, duration_ms, resolution_ms=DT_MS, simulator=sim,
+                                        device=device).spikes_ms) for sim in ("nest", "pymonntorch")}
 
 
 def population(name: str, n: int, device: str) -> dict[str, Callable]:
     """The two runs of the population workload (each returns one spike train per neuron, ms)."""
     model = load_model(name)
     currents = np.linspace(0.0, MAX_CURRENT_PA, n)
-    steps = int(round((WARMUP_MS + MEASURE_MS) / DT_MS))
-    first = int(round(WARMUP_MS / DT_MS)) + 1
-    return {"nest": lambda: constant_current_spikes(model, currents, WARMUP_MS, MEASURE_MS, DT_MS),
-            "pymonntorch": lambda: simulate([model], np.zeros(steps), DT_MS, i_e_pa=currents,
-                                            record_from_step=first, device=device)[0]}
+    return {sim: (lambda sim=sim: constant_current_spikes(model, currents, WARMUP_MS, MEASURE_MS, DT_MS, sim,
+                                                          device)) for sim in ("nest", "pymonntorch")}
 
 
 def side_by_side(runs: dict[str, Callable], repeats: int) -> dict:
@@ -102,7 +92,7 @@ def measure(repeats: int, n: int, duration_ms: float, device: str) -> list[dict]
     for name in MODELS:
         timing = side_by_side(population(name, n, device), repeats)
         trains = timing.pop("results")
-        nest_hz, torch_hz = _rates(trains["nest"]), _rates(trains["pymonntorch"])
+        nest_hz, torch_hz = rates_hz(trains["nest"], MEASURE_MS), rates_hz(trains["pymonntorch"], MEASURE_MS)
         firing = nest_hz > 0
         within = np.abs(torch_hz[firing] - nest_hz[firing]) <= 0.01 * nest_hz[firing]
         rows.append({"workload": f"{n:,} neurons", "model": name, "device": device, "neurons": n,

@@ -18,7 +18,11 @@ def test_quick_run_end_to_end(tmp_path):
     assert run.returncode == 0, run.stderr
     results = json.loads((tmp_path / "neurons_results.json").read_text())
     assert results["quick"] is True and results["torch"].startswith("2.13")
-    assert "is_available() is False" in results["gpu"] or results["gpu"]
+    import torch
+
+    assert results["gpu"] == (torch.cuda.get_device_name(0) if torch.cuda.is_available()
+                              else "none (torch.cuda.is_available() is False)")
+    assert {r["device"] for r in results["rows"]} == ({"cpu", "cuda"} if torch.cuda.is_available() else {"cpu"})
     rows = results["rows"]
     assert [(r["workload"], r["model"]) for r in rows if r["device"] == "cpu"] == (
         [("one neuron", m) for m in MODELS] + [("100 neurons", m) for m in MODELS])

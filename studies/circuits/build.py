@@ -91,22 +91,43 @@ def build_builders(spec: CircuitSpec) -> tuple[NetworkBuilder, NetworkBuilder]:
 
 def pointnet_config(spec: CircuitSpec, n_thread: int | str = 1) -> dict:
     """The PointNet configuration of a circuit folder (paths relative to the folder)."""
-    files = {"nodes": [{"nodes_file": f"$NETWORK_DIR/{n}_nodes.h5",
-                        "node_types_file": f"$NETWORK_DIR/{n}_node_types.csv"} for n in (DRIVE, POPULATION)],
-             "edges": [{"edges_file": f"$NETWORK_DIR/{s}_{POPULATION}_edges.h5",
-                        "edge_types_file": f"$NETWORK_DIR/{s}_{POPULATION}_edge_types.csv"}
-                       for s in (POPULATION, DRIVE)],
-             "gap_juncs": []}
     run = spec.params["run"]
+    return driven_pointnet_config(DRIVE, POPULATION, (POPULATION, DRIVE), "drive_spikes", float(run["tstop_ms"]),
+                                  float(run["dt_ms"]), n_thread)
+
+
+def driven_pointnet_config(drive: str, network: str, edge_sources: tuple[str, ...], input_name: str,
+                           tstop_ms: float, dt_ms: float, n_thread: int | str) -> dict:
+    """The PointNet configuration of a folder holding a network driven by a virtual population.
+
+    Parameters
+    ----------
+    drive, network : str
+        Population names: the virtual drive (its spikes in ``inputs/<input_name>.h5``) and the simulated network,
+        whose files NetworkBuilder saved in ``network/``.
+    edge_sources : tuple of str
+        The source populations of the edge files into ``network``, in the configuration's order.
+    input_name : str
+        Name of the spike input (and of its file).
+    tstop_ms, dt_ms : float
+        Run length and time step (ms).
+    n_thread : int or str
+        NEST threads.
+    """
+    files = {"nodes": [{"nodes_file": f"$NETWORK_DIR/{n}_nodes.h5",
+                        "node_types_file": f"$NETWORK_DIR/{n}_node_types.csv"} for n in (drive, network)],
+             "edges": [{"edges_file": f"$NETWORK_DIR/{s}_{network}_edges.h5",
+                        "edge_types_file": f"$NETWORK_DIR/{s}_{network}_edge_types.csv"} for s in edge_sources],
+             "gap_juncs": []}
     return {
         "manifest": {"$BASE_DIR": "${configdir}", "$NETWORK_DIR": "$BASE_DIR/network",
                      "$OUTPUT_DIR": "$BASE_DIR/output", "$COMPONENTS_DIR": "$BASE_DIR/components",
                      "$INPUTS_DIR": "$BASE_DIR/inputs"},
         "target_simulator": "NEST",
-        "run": {"tstart": 0.0, "tstop": float(run["tstop_ms"]), "dt": float(run["dt_ms"]), "n_thread": n_thread,
+        "run": {"tstart": 0.0, "tstop": float(tstop_ms), "dt": float(dt_ms), "n_thread": n_thread,
                 "precise_times": False},
-        "inputs": {"drive_spikes": {"input_type": "spikes", "module": "sonata",
-                                    "input_file": "$INPUTS_DIR/drive_spikes.h5", "node_set": DRIVE}},
+        "inputs": {input_name: {"input_type": "spikes", "module": "sonata",
+                                "input_file": f"$INPUTS_DIR/{input_name}.h5", "node_set": drive}},
         "output": {"log_file": "log.txt", "output_dir": "$OUTPUT_DIR", "spikes_file": "spikes.h5",
                    "quiet_simulator": True},
         "components": {"synaptic_models_dir": "$COMPONENTS_DIR/synaptic_models",

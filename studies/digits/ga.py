@@ -52,6 +52,7 @@ from common.seeds import stream
 from common.sonata import conform_network
 from inputs.spikes import save_spikes
 from simulation.parallel import dask_client
+from studies.circuits.build import driven_pointnet_config
 from studies.circuits.params import CircuitError, CircuitSpec, read_params
 
 from .digits import (
@@ -715,8 +716,9 @@ def export_sonata(genome: np.ndarray, network: Network, schedule: Schedule, out_
     save_spikes(tmp / "inputs" / "digit_spikes.h5", ids, np.concatenate(schedule.times_ms), SONATA_INPUTS)
     write_json(tmp / "presentation.json", {"onsets_ms": schedule.onsets_ms.tolist(), "slot_ms": schedule.slot_ms,
                                            "presentation_ms": schedule.presentation_ms})
-    write_json(tmp / "config.json", _pointnet_config(schedule.stop_ms + network.delay_ms + network.dt_ms,
-                                                     network.dt_ms, n_thread))
+    write_json(tmp / "config.json", driven_pointnet_config(
+        SONATA_INPUTS, SONATA_NET, (SONATA_INPUTS, SONATA_NET), "digit_spikes",
+        schedule.stop_ms + network.delay_ms + network.dt_ms, network.dt_ms, n_thread))
     swap_into_place(tmp, out_dir)
     return out_dir / "config.json"
 
@@ -727,24 +729,3 @@ def _has_weight(source, target, matrix: np.ndarray, first: int) -> int:
 
 def _weight_of(source, target, matrix: np.ndarray, first: int) -> float:
     return float(matrix[target.node_id - first, source.node_id])
-
-
-def _pointnet_config(tstop_ms: float, dt_ms: float, n_thread: int) -> dict:
-    nodes = [{"nodes_file": f"$NETWORK_DIR/{n}_nodes.h5", "node_types_file": f"$NETWORK_DIR/{n}_node_types.csv"}
-             for n in (SONATA_INPUTS, SONATA_NET)]
-    edges = [{"edges_file": f"$NETWORK_DIR/{s}_{SONATA_NET}_edges.h5",
-              "edge_types_file": f"$NETWORK_DIR/{s}_{SONATA_NET}_edge_types.csv"} for s in (SONATA_INPUTS, SONATA_NET)]
-    return {
-        "manifest": {"$BASE_DIR": "${configdir}", "$NETWORK_DIR": "$BASE_DIR/network",
-                     "$OUTPUT_DIR": "$BASE_DIR/output", "$COMPONENTS_DIR": "$BASE_DIR/components",
-                     "$INPUTS_DIR": "$BASE_DIR/inputs"},
-        "target_simulator": "NEST",
-        "run": {"tstart": 0.0, "tstop": tstop_ms, "dt": dt_ms, "n_thread": n_thread, "precise_times": False},
-        "inputs": {"digit_spikes": {"input_type": "spikes", "module": "sonata",
-                                    "input_file": "$INPUTS_DIR/digit_spikes.h5", "node_set": SONATA_INPUTS}},
-        "output": {"log_file": "log.txt", "output_dir": "$OUTPUT_DIR", "spikes_file": "spikes.h5",
-                   "quiet_simulator": True},
-        "components": {"synaptic_models_dir": "$COMPONENTS_DIR/synaptic_models",
-                       "point_neuron_models_dir": "$COMPONENTS_DIR/point_neuron_models"},
-        "networks": {"nodes": nodes, "edges": edges, "gap_juncs": []},
-    }

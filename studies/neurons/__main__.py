@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from common.errors import run_cli, run_command
-from common.files import atomic_path, check_output_dir, check_output_file
+from common.files import atomic_path, check_output_dir, check_output_file, write_bytes_atomic, write_json
 
 from . import crosscheck, figures
 from .models import STUDY_MODELS, NeuronError, load_model, v1_models
@@ -92,7 +91,7 @@ def _fi(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_csv(table, out)
     side = out.with_name(f"{out.stem}.rheobase.json")
-    side.write_text(json.dumps(rheo, indent=2) + "\n")
+    write_json(side, rheo)
     for name, r in rheo.items():
         print(f"{name}: rheobase {r['measured_pa']:.2f} pA measured, {r['closed_form_pa']:.2f} pA closed form")
     written = [str(out), str(side)]
@@ -132,8 +131,7 @@ def _crosscheck(args: argparse.Namespace) -> int:
     for name, table in tables.items():
         _write_csv(table, out / f"{name}.csv")
     text = crosscheck.render(tables, args.measure_ms)
-    with atomic_path(out / "crosscheck.md") as tmp:
-        tmp.write_text(text)
+    write_bytes_atomic(out / "crosscheck.md", text.encode())
     print(text)
     print(f"wrote {out}/crosscheck.md and {', '.join(f'{n}.csv' for n in tables)}")
     return 0
@@ -164,7 +162,7 @@ def _gallery(args: argparse.Namespace) -> int:
     figures.plot_gallery(panels, rows, list(INPUTS), out / "gallery.png")
     table, theory, rheo = fi_table(list(v1_models()), parse_currents("0:800:10"), None, None)
     _write_csv(table, out / "v1_fi.csv")
-    (out / "v1_fi.rheobase.json").write_text(json.dumps(rheo, indent=2) + "\n")
+    write_json(out / "v1_fi.rheobase.json", rheo)
     figures.plot_fi(table, out / "v1_fi.png", theory)
     print(f"wrote {out}/gallery.png, v1_fi.csv, v1_fi.rheobase.json, v1_fi.png")
     return 0

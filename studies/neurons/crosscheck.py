@@ -25,7 +25,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .models import load_model
+from .models import NeuronModel, load_model
 from .patterns import run_patterns
 from .simulate import FI_MEASURE_MS, RESOLUTION_MS, rheobase, steady_rates, trace
 from .stimuli import Stimulus
@@ -44,10 +44,9 @@ TRACE_V_MV = 0.02
 TRACE_ISI_RTOL, TRACE_ISI_STEPS = 0.005, 5
 
 
-def fi_currents(name: str, t_ref_ms: float | None) -> np.ndarray:
+def fi_currents(model: NeuronModel) -> np.ndarray:
     """Currents (pA) of the f-I comparison: multiples of a LIF's rheobase (two below it), or 300-2000 pA for the
     ``aeif`` models, close above their rheobases (exponential LIF 546 pA, AdEx about 627 pA) and below them."""
-    model = load_model(name, t_ref_ms=t_ref_ms)
     if model.adaptive:
         return np.array([300.0, 540.0, 560.0, 600.0, 640.0, 700.0, 800.0, 1200.0, 2000.0])
     return lif_rheobase(model) * np.array([0.5, 0.99, 1.05, 1.2, 1.5, 2.0, 3.0, 5.0])
@@ -64,7 +63,7 @@ def compare_fi(name: str, t_ref_ms: float | None, measure_ms: float = FI_MEASURE
         the reference is 0.
     """
     model = load_model(name, t_ref_ms=t_ref_ms)
-    currents = fi_currents(name, t_ref_ms)
+    currents = fi_currents(model)
     nest_hz = steady_rates(model, currents, measure_ms=measure_ms)
     torch_hz = steady_rates(model, currents, measure_ms=measure_ms, simulator="pymonntorch")
     closed = np.full(len(currents), np.nan) if model.adaptive else lif_rate(model, currents)

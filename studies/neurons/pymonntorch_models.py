@@ -59,8 +59,7 @@ def textbook_parameters(model: NeuronModel) -> dict[str, float]:
         raise NeuronError(f"--simulator pymonntorch: model {model.name} is NEST's {model.nest_model}, which has no "
                           f"PymoNNtorch version; valid NEST models are {sorted(TRANSLATION)} (--simulator nest runs "
                           "every model).")
-    read = {name for expression in table.values() for name in expression.replace("/", " ").split()
-            if name.isidentifier()}
+    read = {name for expression in table.values() for name in compile(expression, "<translation>", "eval").co_names}
     ignored = sorted(set(model.params) - read - NOT_MODELLED)
     if ignored:
         raise NeuronError(f"--simulator pymonntorch: model {model.name} sets {ignored}, which the PymoNNtorch "
@@ -271,8 +270,6 @@ def simulate(models: list[NeuronModel], waveform: np.ndarray, dt_ms: float, i_e_
         Integration step (ms).
     i_e_pa : numpy.ndarray, optional
         Constant current (pA) of each neuron, replacing the models' ``I_e``; with one model, one neuron per value.
-    dt_ms : float
-        Integration step (ms).
     record_state : bool
         Whether to record ``u``, ``I`` (and ``w``) at every step.
     record_from_step : int

@@ -52,7 +52,7 @@ def check_simulator(simulator: str) -> None:
 
 
 def trace(model: NeuronModel, stimulus: Stimulus, duration_ms: float, seed: int = 0,
-          resolution_ms: float | None = None, simulator: str = "nest") -> Trace:
+          resolution_ms: float | None = None, simulator: str = "nest", device: str = "cpu") -> Trace:
     """Membrane potential, input current (and adaptation current) of ``model`` under ``stimulus``.
 
     Parameters
@@ -67,6 +67,8 @@ def trace(model: NeuronModel, stimulus: Stimulus, duration_ms: float, seed: int 
         Time step and sampling interval (ms); default the simulator's (:data:`RESOLUTION_MS`).
     simulator : str
         ``nest`` or ``pymonntorch``.
+    device : str
+        torch device of PymoNNtorch (``cpu``, ``cuda``).
 
     Returns
     -------
@@ -81,7 +83,7 @@ def trace(model: NeuronModel, stimulus: Stimulus, duration_ms: float, seed: int 
     stimulus.check(duration_ms)
     resolution_ms = RESOLUTION_MS[simulator][0] if resolution_ms is None else resolution_ms
     if simulator == "pymonntorch":
-        return traces([model], [stimulus], duration_ms, seed, resolution_ms, simulator)[0]
+        return traces([model], [stimulus], duration_ms, seed, resolution_ms, simulator, device)[0]
     nest = _kernel(resolution_ms, seed)
     neuron = nest.Create(model.nest_model, params=model.params)
     generator_model, generator_params = stimulus.nest_generator(duration_ms, resolution_ms)
@@ -108,7 +110,7 @@ def trace(model: NeuronModel, stimulus: Stimulus, duration_ms: float, seed: int 
 
 
 def traces(models: list[NeuronModel], stimuli: list[Stimulus], duration_ms: float, seed: int = 0,
-           resolution_ms: float | None = None, simulator: str = "nest") -> list[Trace]:
+           resolution_ms: float | None = None, simulator: str = "nest", device: str = "cpu") -> list[Trace]:
     """One :func:`trace` per (model, stimulus) pair; PymoNNtorch runs them as one group of neurons.
 
     The noise of pair k has seed ``seed + k`` on PymoNNtorch; on NEST each pair is its own kernel seeded ``seed``.
@@ -124,7 +126,7 @@ def traces(models: list[NeuronModel], stimuli: list[Stimulus], duration_ms: floa
     # one step more than the run: the table's i_pa(t), as NEST's, is the current over the step (t, t + h]
     waveform = np.stack([s.waveform(duration_ms + resolution_ms, resolution_ms, seed + k)
                          for k, s in enumerate(stimuli)], axis=1)
-    spikes, state = simulate_torch(models, waveform[:-1], resolution_ms, record_state=True)
+    spikes, state = simulate_torch(models, waveform[:-1], resolution_ms, record_state=True, device=device)
     times = np.arange(1, waveform.shape[0]) * resolution_ms
     out = []
     for k, model in enumerate(models):
@@ -137,9 +139,9 @@ def traces(models: list[NeuronModel], stimuli: list[Stimulus], duration_ms: floa
 
 def constant_current_spikes(model: NeuronModel, currents_pa: np.ndarray, warmup_ms: float = FI_WARMUP_MS,
                             measure_ms: float = FI_MEASURE_MS, resolution_ms: float | None = None,
-                            simulator: str = "nest") -> list[np.ndarray]:
+                            simulator: str = "nest", device: str = "cpu") -> list[np.ndarray]:
     """Spike times (ms) after ``warmup_ms`` of one neuron per constant current (its ``I_e``), in one NEST kernel or
-    one PymoNNtorch group."""
+    one PymoNNtorch group (on the torch ``device``)."""
     check_simulator(simulator)
     currents_pa = np.asarray(currents_pa, float)
     resolution_ms = RESOLUTION_MS[simulator][1] if resolution_ms is None else resolution_ms
@@ -148,7 +150,7 @@ def constant_current_spikes(model: NeuronModel, currents_pa: np.ndarray, warmup_
 
         steps = int(round((warmup_ms + measure_ms) / resolution_ms))
         spikes, _ = simulate_torch([model], np.zeros(steps), resolution_ms, i_e_pa=currents_pa,
-                                   record_from_step=int(round(warmup_ms / resolution_ms)) + 1)
+                                   record_from_step=int(round(warmup_ms / resolution_ms)) + 1, device=device)
         return spikes
     nest = _kernel(resolution_ms)
     neurons = nest.Create(model.nest_model, len(currents_pa), params=model.params)
@@ -167,10 +169,21 @@ def steady_rates(model: NeuronModel, currents_pa: np.ndarray, warmup_ms: float =
                  simulator: str = "nest") -> np.ndarray:
     """Steady-state firing rate (Hz) under each constant current (:func:`constant_current_spikes`).
 
-    The rate is 1 / mean ISI of the spikes in the ``measure_ms`` after the warm-up (the spike count / ``measure_ms``
-    when fewer than 2 spikes fall in it).
+    The rate is :func:`rates_hz` of the spikes in the ``measure_ms`` after the warm-up.
     """
-    trains = constant_current_spikes(model, currents_pa, warmup_ms, measure_ms, resolution_ms, simulator)
+    return rates_hz(constant_current_spikes(model, currents_pa, warmup_ms, measure_ms, resolution_ms, simulator),
+                    measure_ms)
+
+
+def rates_hz(trains: list[np.ndarray], measure_ms: float) -> np.ndarray:
+    """Steady rate (Hz) of each spike train (ms): 1 / mean ISI, or the spike count / ``measure_ms`` when it has
+    fewer than 2 spikes.
+
+    Examples
+    --------
+    >>> rates_hz([np.array([10.0, 20.0, 30.0]), np.array([5.0]), np.array([])], 1000.0).tolist()
+    [100.0, 1.0, 0.0]
+    """
     return np.array([1000.0 / np.diff(t).mean() if len(t) >= 2 else 1000.0 * len(t) / measure_ms for t in trains])
 
 
